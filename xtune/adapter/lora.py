@@ -1,0 +1,81 @@
+"""LoRA / DoRA / rsLoRA adapters through peft."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xtune.registry import ADAPTERS
+
+
+@ADAPTERS.register_module()
+class LoRA:
+    """Low-rank adapters on the targeted linear layers; the base stays frozen.
+
+    Args:
+        r: rank of the update.
+        alpha: scaling numerator (``alpha / r``, or ``alpha / sqrt(r)`` with ``use_rslora``).
+        dropout: dropout on the adapter input.
+        target_modules: ``'all-linear'`` (every linear except the output head) or a list of module names.
+        use_dora: weight-decomposed LoRA (DoRA).
+        use_rslora: rank-stabilised scaling.
+        modules_to_save: extra modules trained in full and saved with the adapter (e.g. ``['lm_head']``).
+        bias: ``'none'``, ``'all'`` or ``'lora_only'``.
+    """
+
+    trains_base = False
+
+    def __init__(
+        self,
+        r: int = 8,
+        alpha: int | float = 16,
+        dropout: float = 0.05,
+        target_modules: str | list[str] = "all-linear",
+        use_dora: bool = False,
+        use_rslora: bool = False,
+        modules_to_save: list[str] | None = None,
+        bias: str = "none",
+    ) -> None:
+        from xtune.errors import ConfigError
+
+        if r <= 0:
+            raise ConfigError(f"model.adapter.r must be a positive integer, got {r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"model.adapter.dropout must be in [0, 1), got {dropout}")
+        self.r = r
+        self.alpha = alpha
+        self.dropout = dropout
+        self.target_modules = target_modules
+        self.use_dora = use_dora
+        self.use_rslora = use_rslora
+        self.modules_to_save = list(modules_to_save) if modules_to_save else None
+        self.bias = bias
+
+    def peft_config(self) -> Any:
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=self.target_modules,
+            use_dora=self.use_dora,
+            use_rslora=self.use_rslora,
+            modules_to_save=self.modules_to_save,
+            bias=self.bias,
+            task_type="CAUSAL_LM",
+        )
+
+    def apply(self, model: Any, quantized: bool = False) -> Any:
+        from peft import get_peft_model
+
+        return get_peft_model(model, self.peft_config())
+
+    def trainable_params(self, arch: dict) -> int:
+        """``r * (in + out)`` per targeted linear (plus DoRA's magnitude vector), as peft builds it."""
+        from xtune.planner.arch import linear_shapes
+
+        total = 0
+        for name, (fan_in, fan_out), count in linear_shapes(arch):
+            if self.target_modules == "all-linear" or name in self.target_modules:
+                total += count * (self.r * (fan_in + fan_out) + (fan_out if self.use_dora else 0))
+        return total

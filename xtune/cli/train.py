@@ -1,0 +1,46 @@
+"""``xtune train CONFIG``: validate, check the model is reachable, then train with mmengine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from xtune.cli.common import add_config_args, load_and_validate, user_errors
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xtune train", description=__doc__)
+    add_config_args(parser)
+    parser.add_argument("--work-dir", help="where checkpoints, logs and the HF export go")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="CKPT",
+        help="resume from CKPT, or from the last checkpoint in the work dir when CKPT is omitted",
+    )
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
+    parser.add_argument("--local-rank", "--local_rank", type=int, default=0, help=argparse.SUPPRESS)
+    return parser
+
+
+@user_errors
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    cfg = load_and_validate(args)
+
+    from xtune.hub import resolve_model_path
+
+    resolve_model_path(cfg.model.path)  # fail in seconds when the weights cannot be reached
+    if args.resume == "auto":
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        cfg.resume, cfg.load_from = True, args.resume
+
+    from xtune.engine.runner import build_runner
+
+    runner = build_runner(cfg, launcher=args.launcher, work_dir=args.work_dir)
+    runner.train()
+    return 0

@@ -1,0 +1,1 @@
+"""Runner assembly, hooks, checkpoint I/O and the mmengine compatibility fixes."""

@@ -1,0 +1,96 @@
+"""Assemble an mmengine Runner from an xtune config: strategy, precision, tokenizer and data defaults."""
+
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any
+
+from mmengine.config import Config
+
+from xtune.errors import ConfigError
+from xtune.registry import FUNCTIONS, STRATEGIES
+
+XTUNE_ONLY_KEYS = ("tokenizer", "strategy", "precision", "gpus", "_cfg_options")
+
+
+def detect_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``'auto'`` → bf16 (or fp16 on cards without bf16) on GPU, fp32 on CPU."""
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"precision: expected one of auto, fp32, bf16, fp16; got {precision!r}")
+    if precision != "auto":
+        if device == "cpu" and precision != "fp32":
+            raise ConfigError(f"precision: {precision} mixed precision needs a GPU; use 'fp32' or 'auto' on CPU")
+        return precision
+    if device == "cpu":
+        return "fp32"
+    import torch
+
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def build_strategy(cfg: Config) -> Any:
+    strategy_cfg = cfg.get("strategy") or dict(type="Single")
+    return STRATEGIES.build(dict(strategy_cfg)) if isinstance(strategy_cfg, dict) else strategy_cfg
+
+
+def prepare_config(cfg: Config, launcher: str = "none", work_dir: str | None = None) -> tuple[Config, str]:
+    """Fill the defaults a Runner needs and apply the strategy; returns ``(cfg, runner_type)``."""
+    cfg = cfg.copy()
+    cfg.default_scope = "xtune"
+    if work_dir:
+        cfg.work_dir = work_dir
+    elif not cfg.get("work_dir"):
+        name = osp.splitext(osp.basename(cfg.filename or "xtune"))[0]
+        cfg.work_dir = osp.join("work_dirs", name)
+    if not cfg.get("model", {}).get("path"):
+        raise ConfigError("model.path: no model given; set it to a local directory or a hub id")
+
+    tokenizer = cfg.get("tokenizer") or cfg.model.path
+    for loader_key in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        loader = cfg.get(loader_key)
+        if not loader:
+            continue
+        dataset = loader.get("dataset")
+        if isinstance(dataset, dict) and dataset.get("tokenizer") is None:
+            dataset["tokenizer"] = tokenizer
+        collate = loader.get("collate_fn")
+        if isinstance(collate, dict) and isinstance(collate.get("type"), str):
+            # mmengine looks collate functions up in its root registry, which only sees xtune's
+            # through the scope prefix.
+            if FUNCTIONS.get(collate["type"]) is None:
+                raise ConfigError(f"{loader_key}.collate_fn.type: unknown function `{collate['type']}`")
+            if "." not in collate["type"] and collate["type"] in FUNCTIONS.module_dict:
+                collate["type"] = f"xtune.{collate['type']}"
+
+    device = detect_device()
+    precision = resolve_precision(cfg.get("precision", "auto"), device)
+    setup = build_strategy(cfg).setup(launcher=launcher, precision=precision, device=device)
+    optim_wrapper = cfg.get("optim_wrapper") or {}
+    if "type" not in optim_wrapper:
+        if precision == "fp32":
+            optim_wrapper["type"] = "OptimWrapper"
+        else:
+            optim_wrapper["type"] = "AmpOptimWrapper"
+            optim_wrapper["dtype"] = "bfloat16" if precision == "bf16" else "float16"
+    cfg.optim_wrapper = optim_wrapper
+    cfg.merge_from_dict(setup.overrides)
+    return cfg, setup.runner_type
+
+
+def build_runner(cfg: Config, launcher: str = "none", work_dir: str | None = None) -> Any:
+    """Return a ready mmengine ``Runner`` (or ``FlexibleRunner``) for ``cfg``."""
+    from xtune.engine import compat
+
+    compat.apply_all()
+    cfg, runner_type = prepare_config(cfg, launcher=launcher, work_dir=work_dir)
+    if runner_type == "FlexibleRunner":
+        from mmengine.runner import FlexibleRunner as RunnerClass
+    else:
+        from mmengine.runner import Runner as RunnerClass
+    return RunnerClass.from_cfg(cfg)

@@ -1,0 +1,1 @@
+"""Memory planning before any weight loads: architecture, per-GPU memory, recommendations."""
