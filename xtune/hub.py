@@ -41,7 +41,7 @@ def resolve_model_path(path: str, key: str = "model.path") -> str:
         if not os.path.isfile(os.path.join(expanded, "config.json")):
             raise ModelLoadError(f"{key}: `{path}` has no config.json; is it a Hugging Face model directory?")
         return expanded
-    if cached_file(path, "config.json") or os.environ.get("HF_HUB_OFFLINE") == "1":
+    if cached_file(path, "config.json"):
         return path
     if not hub_reachable():
         raise ModelLoadError(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os.path as osp
+import time
+import uuid
 from typing import Any
 
 from mmengine.config import Config
@@ -48,6 +50,10 @@ def prepare_config(cfg: Config, launcher: str = "none", work_dir: str | None = N
     elif not cfg.get("work_dir"):
         name = osp.splitext(osp.basename(cfg.filename or "xtune"))[0]
         cfg.work_dir = osp.join("work_dirs", name)
+    if not cfg.get("experiment_name"):
+        # mmengine names runs by the second; two runs in one process and second would share a MessageHub.
+        name = osp.splitext(osp.basename(cfg.filename or "xtune"))[0]
+        cfg.experiment_name = f"{name}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}"
     if not cfg.get("model", {}).get("path"):
         raise ConfigError("model.path: no model given; set it to a local directory or a hub id")
 
