@@ -1,4 +1,5 @@
-# The demo: LoRA on the embedded tiny Qwen2 model, trained on data/demo in about a minute on 2 CPU cores.
+# The demo: LoRA on the embedded tiny Qwen2 model, trained on data/demo (letter and number puzzles)
+# in well under a minute on 2 CPU cores, with no download:
 #   python tools/train.py configs/demo/tiny_qwen_lora.py
 # The adapter lands in work_dirs/tiny_qwen_lora/hf (load it with peft.PeftModel.from_pretrained).
 _base_ = [
@@ -8,11 +9,10 @@ _base_ = [
     "../_base_/default_runtime.py",
 ]
 
-max_iters = 300
-optim_wrapper = dict(optimizer=dict(lr=2e-3))
+optim_wrapper = dict(optimizer=dict(lr=3e-3))
 param_scheduler = [
     dict(type="LinearLR", start_factor=0.05, by_epoch=False, begin=0, end=20),
-    dict(type="CosineAnnealingLR", eta_min=0.0, by_epoch=False, begin=20, end=max_iters),
+    dict(type="CosineAnnealingLR", eta_min=0.0, by_epoch=False, begin=20, end=None),
 ]
-train_cfg = dict(max_iters=max_iters)
-default_hooks = dict(checkpoint=dict(interval=100))
+train_cfg = dict(max_iters=400)
+default_hooks = dict(checkpoint=dict(interval=200))

@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_and_validate(args)
 
     from xtune.hub import resolve_model_path
+    from xtune.quant.prequantized import check_model_cfg
 
+    check_model_cfg(cfg.model)  # refuse GPTQ/AWQ/... checkpoints from config.json or name, before any download
     resolve_model_path(cfg.model.path)  # fail in seconds when the weights cannot be reached
     if args.resume == "auto":
         cfg.resume, cfg.load_from = True, None
@@ -43,4 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runner = build_runner(cfg, launcher=args.launcher, work_dir=args.work_dir)
     runner.train()
+    export = os.path.join(runner.work_dir, "hf")
+    if os.path.isdir(export):
+        print(f"xtune: training finished; Hugging Face export in {export}")
     return 0

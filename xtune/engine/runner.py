@@ -36,6 +36,30 @@ def resolve_precision(precision: str, device: str) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+def fit_schedulers_to_max_iters(cfg: Config) -> None:
+    """Iteration-based schedulers follow ``train_cfg.max_iters``.
+
+    A scheduler's ``end=None`` means "until the last iteration", and boundaries past ``max_iters`` are
+    clamped (a scheduler starting after it is dropped), so ``--cfg-options train_cfg.max_iters=N``
+    alone gives a consistent schedule instead of mmengine's ``end should be larger than begin``.
+    """
+    max_iters = (cfg.get("train_cfg") or {}).get("max_iters")
+    schedulers = cfg.get("param_scheduler")
+    if not max_iters or not schedulers:
+        return
+    fitted = []
+    for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+        if scheduler.get("by_epoch", True):
+            fitted.append(scheduler)
+            continue
+        if scheduler.get("begin", 0) >= max_iters:
+            continue
+        if scheduler.get("end") is None or scheduler["end"] > max_iters:
+            scheduler["end"] = max_iters
+        fitted.append(scheduler)
+    cfg.param_scheduler = fitted
+
+
 def build_strategy(cfg: Config) -> Any:
     strategy_cfg = cfg.get("strategy") or dict(type="Single")
     return STRATEGIES.build(dict(strategy_cfg)) if isinstance(strategy_cfg, dict) else strategy_cfg
@@ -74,6 +98,7 @@ def prepare_config(cfg: Config, launcher: str = "none", work_dir: str | None = N
             if "." not in collate["type"] and collate["type"] in FUNCTIONS.module_dict:
                 collate["type"] = f"xtune.{collate['type']}"
 
+    fit_schedulers_to_max_iters(cfg)
     device = detect_device()
     precision = resolve_precision(cfg.get("precision", "auto"), device)
     setup = build_strategy(cfg).setup(launcher=launcher, precision=precision, device=device)
@@ -99,4 +124,6 @@ def build_runner(cfg: Config, launcher: str = "none", work_dir: str | None = Non
         from mmengine.runner import FlexibleRunner as RunnerClass
     else:
         from mmengine.runner import Runner as RunnerClass
-    return RunnerClass.from_cfg(cfg)
+    runner = RunnerClass.from_cfg(cfg)
+    compat.apply_all(runner)
+    return runner

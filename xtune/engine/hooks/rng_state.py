@@ -28,7 +28,8 @@ class RNGStateHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         state = {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            # plain ints, not an ndarray: keeps the checkpoint loadable with torch.load(weights_only=True)
+            "numpy": _numpy_state_to_plain(np.random.get_state()),
             "torch": torch.get_rng_state(),
         }
         if torch.cuda.is_available():
@@ -43,7 +44,13 @@ class RNGStateHook(Hook):
             return
         state, self._pending = self._pending, None
         random.setstate(state["python"])
-        np.random.set_state(state["numpy"])
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _numpy_state_to_plain(state: tuple) -> tuple:
+    name, keys, pos, has_gauss, cached = state
+    return (str(name), [int(k) for k in keys], int(pos), int(has_gauss), float(cached))
