@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from xtune.registry import ADAPTERS
 
@@ -15,11 +15,16 @@ class LoRA:
         r: rank of the update.
         alpha: scaling numerator (``alpha / r``, or ``alpha / sqrt(r)`` with ``use_rslora``).
         dropout: dropout on the adapter input.
-        target_modules: ``'all-linear'`` (every linear except the output head) or a list of module names.
-        use_dora: weight-decomposed LoRA (DoRA).
-        use_rslora: rank-stabilised scaling.
+        target_modules: ``'all-linear'`` (every linear except the output head) or a list of module names
+            (suffixes such as ``'q_proj'``, as peft matches them).
+        use_dora: weight-decomposed LoRA (DoRA, arXiv:2402.09353): also trains a magnitude per output
+            feature; works on 4-bit and 8-bit bases (peft dequantizes the frozen weight for the norm).
+        use_rslora: rank-stabilised scaling ``alpha / sqrt(r)`` (arXiv:2312.03732), for large ranks.
         modules_to_save: extra modules trained in full and saved with the adapter (e.g. ``['lm_head']``).
         bias: ``'none'``, ``'all'`` or ``'lora_only'``.
+
+    On a quantized base this is QLoRA: the adapters train in the compute dtype (fp32 master copies under
+    AMP) on top of the frozen 4/8-bit weights.
     """
 
     trains_base = False
@@ -33,7 +38,7 @@ class LoRA:
         use_dora: bool = False,
         use_rslora: bool = False,
         modules_to_save: list[str] | None = None,
-        bias: str = "none",
+        bias: Literal["none", "all", "lora_only"] = "none",
     ) -> None:
         from xtune.errors import ConfigError
 
@@ -41,10 +46,14 @@ class LoRA:
             raise ConfigError(f"model.adapter.r must be a positive integer, got {r}")
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"model.adapter.dropout must be in [0, 1), got {dropout}")
+        if bias not in ("none", "all", "lora_only"):
+            raise ConfigError(f"model.adapter.bias: expected 'none', 'all' or 'lora_only', got {bias!r}")
+        if isinstance(target_modules, str) and target_modules != "all-linear":
+            target_modules = [target_modules]
         self.r = r
         self.alpha = alpha
         self.dropout = dropout
-        self.target_modules = target_modules
+        self.target_modules = target_modules if isinstance(target_modules, str) else list(target_modules)
         self.use_dora = use_dora
         self.use_rslora = use_rslora
         self.modules_to_save = list(modules_to_save) if modules_to_save else None
@@ -71,11 +80,25 @@ class LoRA:
         return get_peft_model(model, self.peft_config())
 
     def trainable_params(self, arch: dict) -> int:
-        """``r * (in + out)`` per targeted linear (plus DoRA's magnitude vector), as peft builds it."""
+        """Adapter parameters as peft builds them: ``r * (in + out)`` per targeted linear, DoRA's magnitude
+        vector, trained biases and full copies of ``modules_to_save``."""
+        from xtune.adapter.params import name_matches, param_numels
         from xtune.planner.arch import linear_shapes
 
         total = 0
         for name, (fan_in, fan_out), count in linear_shapes(arch):
-            if self.target_modules == "all-linear" or name in self.target_modules:
+            if self._targets(name):
                 total += count * (self.r * (fan_in + fan_out) + (fan_out if self.use_dora else 0))
+        numels = param_numels(arch)
+        for name, numel in numels.items():
+            module = name.rsplit(".", 1)[0]
+            if self.modules_to_save and any(name_matches(name, m) for m in self.modules_to_save):
+                total += numel
+            elif name.endswith(".bias") and (
+                self.bias == "all" or self.bias == "lora_only" and self._targets(module.rsplit(".", 1)[-1])
+            ):
+                total += numel
         return total
+
+    def _targets(self, module_name: str) -> bool:
+        return self.target_modules == "all-linear" or module_name in self.target_modules

@@ -30,6 +30,9 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     local = resolve_model_path(path)
+    from xtune.quant.prequantized import check_prequantized
+
+    check_prequantized(path, quantizer, resolved=local)  # GPTQ/AWQ/...: refuse before weights load
     kwargs: dict[str, Any] = dict(dtype=dtype, trust_remote_code=trust_remote_code)
     if revision:
         kwargs["revision"] = revision
