@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -72,9 +73,11 @@ def test_missing_config_file_is_clear(tmp_path):
 
 
 def test_train_cli_typo_exits_2_before_loading_anything(repo):
+    env = {**os.environ, "PYTHONPATH": str(repo)}
     result = subprocess.run(
         [sys.executable, "tools/train.py", "configs/demo/tiny_qwen_lora.py", "--cfg-options", "model.adapter.rnak=8"],
         cwd=repo,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,

@@ -175,8 +175,8 @@ def _check_component(path: str, node: Mapping, files: list[Path], overridden: se
         if key not in params:
             if takes_any:
                 continue
-            close = difflib.get_close_matches(key, params, n=1, cutoff=0.5)
-            hint = f"; did you mean `{close[0]}`?" if close else ""
+            close = _suggest(key, list(params))
+            hint = f"; did you mean `{close}`?" if close else ""
             accepted = ", ".join(n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL)
             problems.append(
                 f"{full}: unknown key `{key}` for {label}{hint} (accepted: {accepted})"
@@ -190,6 +190,15 @@ def _check_component(path: str, node: Mapping, files: list[Path], overridden: se
                 + _where(key, files, overridden, full)
             )
     return problems
+
+
+def _suggest(key: str, names: list[str]) -> str | None:
+    """The accepted name ``key`` most likely meant: a close spelling, else a shared prefix (``rnak`` → ``r``)."""
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    prefixed = [n for n in names if key.startswith(n) or n.startswith(key)]
+    return max(prefixed, key=len) if prefixed else None
 
 
 def _hints(target: Any) -> dict[str, Any]:
