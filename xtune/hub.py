@@ -58,7 +58,10 @@ def cached_file(repo_id: str, filename: str) -> str | None:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub ships with transformers
         return None
-    found = try_to_load_from_cache(repo_id, filename)
+    try:
+        found = try_to_load_from_cache(repo_id, filename)
+    except ValueError:  # HFValidationError: not a valid repo id (e.g. a local path that does not exist)
+        return None
     return found if isinstance(found, str) else None
 
 
