@@ -21,6 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="resume from CKPT, or from the last checkpoint in the work dir when CKPT is omitted",
     )
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
+    parser.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="start even when the memory plan says the run does not fit its GPUs",
+    )
     parser.add_argument("--local-rank", "--local_rank", type=int, default=0, help=argparse.SUPPRESS)
     return parser
 
@@ -35,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     from xtune.quant.prequantized import check_model_cfg
 
     check_model_cfg(cfg.model)  # refuse GPTQ/AWQ/... checkpoints from config.json or name, before any download
+    if not args.skip_preflight:
+        from xtune.planner.preflight import preflight
+
+        preflight(cfg, launcher=args.launcher)  # stop before loading weights when the run cannot fit its GPUs
     resolve_model_path(cfg.model.path)  # fail in seconds when the weights cannot be reached
     if args.resume == "auto":
         cfg.resume, cfg.load_from = True, None

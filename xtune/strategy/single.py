@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xtune.registry import STRATEGIES
 from xtune.strategy.base import RunSetup
+
+if TYPE_CHECKING:
+    from xtune.planner.split import MemorySplit
 
 
 @STRATEGIES.register_module()
@@ -14,6 +19,12 @@ class Single:
 
     def __init__(self) -> None:
         pass
+
+    def memory_split(self, world_size: int = 1) -> MemorySplit:
+        """For the planner: every model state on the one device this process uses."""
+        from xtune.planner.split import MemorySplit
+
+        return MemorySplit.single()
 
     def setup(self, launcher: str, precision: str, device: str) -> RunSetup:
         from xtune.errors import ConfigError
