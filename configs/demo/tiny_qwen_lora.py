@@ -16,3 +16,5 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=400)
 default_hooks = dict(checkpoint=dict(interval=200))
+# EvaluateChatHook answers these before training, every 500 iterations and at the end (work_dir/eval_chat.jsonl)
+chat_prompts = ["Reverse the letters.\nc a b", "Add the numbers.\n12 + 7"]

@@ -22,6 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm"], default="none")
     parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="train 2 iterations, save, resume, convert and evaluate in WORK_DIR/dry_run, then stop: "
+        "catches save/eval/export crashes before a long run",
+    )
+    parser.add_argument(
         "--skip-preflight",
         action="store_true",
         help="start even when the memory plan says the run does not fit its GPUs",
@@ -45,15 +51,36 @@ def main(argv: list[str] | None = None) -> int:
 
         preflight(cfg, launcher=args.launcher)  # stop before loading weights when the run cannot fit its GPUs
     resolve_model_path(cfg.model.path)  # fail in seconds when the weights cannot be reached
+    if args.dry_run:
+        from xtune.engine.dry_run import dry_run
+
+        print(dry_run(cfg, launcher=args.launcher, work_dir=args.work_dir).summary())
+        return 0
     if args.resume == "auto":
-        cfg.resume, cfg.load_from = True, None
+        from xtune.engine.checkpoint import last_complete_checkpoint
+        from xtune.engine.runner import resolve_work_dir
+
+        # the newest checkpoint that was completely written (never a partial file from a killed save)
+        found = last_complete_checkpoint(resolve_work_dir(cfg, args.work_dir))
+        if found is None:
+            print("xtune: --resume: no complete checkpoint in the work dir; starting from scratch")
+        cfg.resume, cfg.load_from = found is not None, found
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
 
+    from xtune.engine.checkpoint import stop_signal
+    from xtune.engine.hooks.checkpoint import restore_signal_handlers
     from xtune.engine.runner import build_runner
 
     runner = build_runner(cfg, launcher=args.launcher, work_dir=args.work_dir)
-    runner.train()
+    try:
+        runner.train()
+    finally:
+        restore_signal_handlers()
+    signum = stop_signal(runner)
+    if signum is not None:  # SIGTERM/SIGINT: a checkpoint was saved and training stopped cleanly
+        print(f"xtune: stopped by signal {signum}; continue with --resume")
+        return 128 + signum
     export = os.path.join(runner.work_dir, "hf")
     if os.path.isdir(export):
         print(f"xtune: training finished; Hugging Face export in {export}")

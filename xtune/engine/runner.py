@@ -65,15 +65,20 @@ def build_strategy(cfg: Config) -> Any:
     return STRATEGIES.build(dict(strategy_cfg)) if isinstance(strategy_cfg, dict) else strategy_cfg
 
 
+def resolve_work_dir(cfg: Config, work_dir: str | None = None) -> str:
+    """``--work-dir``, else the config's ``work_dir``, else ``work_dirs/<config name>``."""
+    if work_dir:
+        return work_dir
+    if cfg.get("work_dir"):
+        return cfg.work_dir
+    return osp.join("work_dirs", osp.splitext(osp.basename(cfg.filename or "xtune"))[0])
+
+
 def prepare_config(cfg: Config, launcher: str = "none", work_dir: str | None = None) -> tuple[Config, str]:
     """Fill the defaults a Runner needs and apply the strategy; returns ``(cfg, runner_type)``."""
     cfg = cfg.copy()
     cfg.default_scope = "xtune"
-    if work_dir:
-        cfg.work_dir = work_dir
-    elif not cfg.get("work_dir"):
-        name = osp.splitext(osp.basename(cfg.filename or "xtune"))[0]
-        cfg.work_dir = osp.join("work_dirs", name)
+    cfg.work_dir = resolve_work_dir(cfg, work_dir)
     if not cfg.get("experiment_name"):
         # mmengine names runs by the second; two runs in one process and second would share a MessageHub.
         name = osp.splitext(osp.basename(cfg.filename or "xtune"))[0]

@@ -25,7 +25,9 @@ class HFExportHook(Hook):
         self.out_dir = out_dir
 
     def after_run(self, runner) -> None:
-        if not is_main_process():
+        from xtune.engine.checkpoint import stop_signal
+
+        if not is_main_process() or stop_signal(runner) is not None:  # preempted: exit fast, export later
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         target = os.path.join(runner.work_dir, self.out_dir)
