@@ -138,3 +138,19 @@ def test_total_is_the_sum_of_the_parts():
     est = estimate(Q14, NF4, LORA, MemorySplit.zero(2, 2), Workload(seq_len=4096))
     assert est.total == sum(v for k, v in est.per_gpu.items() if k != "total")
     assert set(est.details) == set(est.per_gpu) - {"total"}
+
+
+def test_logits_peak_and_layer_backward_are_not_counted_twice():
+    from xtune.planner.memory import activation_parts
+
+    for work in (Workload(seq_len=8192), Workload(seq_len=2048, loss_chunk=256)):
+        est = estimate(Q14, NF4, LORA, MemorySplit.single(), work)
+        stored, working = activation_parts(Q14, work, LORA, quantized=True)
+        logits = logits_bytes(Q14, work)
+        assert est.per_gpu["logits"] == logits
+        assert est.per_gpu["activations"] + est.per_gpu["logits"] == stored + max(working, logits)
+    # full logits at 8k tokens dwarf one checkpointed layer; a chunked loss leaves the layer as the peak
+    assert (
+        logits_bytes(Q14, Workload(seq_len=8192))
+        > activation_parts(Q14, Workload(seq_len=8192), LORA, True)[1]
+    )

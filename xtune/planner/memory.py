@@ -2,8 +2,8 @@
 
 Everything here is arithmetic on a ``config.json`` dict plus what the components say about themselves
 (``Quantizer.bits_per_base_param``, ``Adapter.trainable_params``, ``MemorySplit`` from the strategy).
-The peak is taken as the sum of its parts at the start of backward, when the model states, all stored
-activations and the loss's logits are alive together.
+The peak is taken at the start of backward, when the model states, all stored activations and the
+loss's logits are alive together, or later if a decoder layer's backward working set exceeds the logits.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ ASSUMPTIONS = (
     f"runtime overhead: {RUNTIME_BYTES / GiB:.1f} GiB per GPU for the CUDA context and workspaces, "
     f"+{NCCL_BYTES / GiB:.1f} GiB of NCCL buffers in multi-process runs, +{FRAGMENTATION:.0%} of the rest "
     "for allocator fragmentation (assumed, not measured)",
-    "peak = all parts alive together at the start of backward (model states + stored activations + "
-    "the loss's logits)",
+    "peak = model states + stored activations + the larger of the loss's logits peak and one decoder "
+    "layer's backward working set (they happen one after the other)",
     "without packing, rows are padded to the longest in the batch: the plan takes the worst case, every "
     "row at the full sequence length (packing fills rows to it)",
     "CPU RAM counts offloaded model states x1.5 for staging buffers (DeepSpeed's estimator factor), "
@@ -123,10 +123,10 @@ def _targeted_inputs(arch: dict, adapter: Any) -> int:
     )
 
 
-def activation_bytes(
+def activation_parts(
     arch: dict, workload: Workload, adapter: Any, quantized: bool, share: float = 1.0
-) -> int:
-    """Activations kept for backward, plus backward's working set, for one GPU.
+) -> tuple[int, int]:
+    """``(stored, working)``: activations kept for backward and a layer's backward working set, per GPU.
 
     Method of Korthikanti et al. 2022 ("Reducing Activation Recomputation in Large Transformer Models",
     arXiv:2205.05198, §4.1: count every tensor autograd saves, per token and layer), applied to
@@ -143,8 +143,11 @@ def activation_bytes(
 
     ``a`` is 2 bytes for bf16/fp16 and 4 for fp32. With gradient checkpointing (HF's per-layer
     ``torch.utils.checkpoint``) only each layer's input (a·h) is kept and one layer is recomputed at a
-    time. Backward's working set adds gradients of the widest tensors in flight (gate/up and q/k/v).
-    A quantized base dequantizes one weight at a time to the compute dtype (bitsandbytes).
+    time. The working set is what one layer's backward adds: the recomputed layer (with checkpointing),
+    gradients of the widest tensors in flight (gate/up and q/k/v) and, for a quantized base, one weight
+    dequantized to the compute dtype (bitsandbytes dequantizes per matmul). It exists only while decoder
+    layers run backward, after the loss's logits are freed, so :func:`estimate` counts the larger of the
+    two rather than both.
     """
     hidden, heads, _, head_dim, inter, layers = _dims(arch)
     a = workload.compute_bytes
@@ -159,15 +162,22 @@ def activation_bytes(
     if workload.attn_implementation == "eager":
         per_layer += (4 + a) * heads * workload.seq_len
     outside = 4 * hidden + a * hidden  # final norm's fp32 input and lm_head's input
-    working = a * (2 * inter + 3 * q_dim)
+    in_flight = a * (2 * inter + 3 * q_dim)
     if workload.gradient_checkpointing:
-        stored = layers * a * hidden * share + per_layer
+        stored, working = layers * a * hidden * share + outside, per_layer + in_flight
     else:
-        stored = layers * per_layer * share
-    total = (stored + outside + working) * workload.tokens
+        stored, working = layers * per_layer * share + outside, in_flight
+    working *= workload.tokens
     if quantized:
-        total += largest_linear_params(arch) * a
-    return int(total)
+        working += largest_linear_params(arch) * a
+    return int(stored * workload.tokens), int(working)
+
+
+def activation_bytes(
+    arch: dict, workload: Workload, adapter: Any, quantized: bool, share: float = 1.0
+) -> int:
+    """Stored activations plus backward's working set (see :func:`activation_parts`)."""
+    return sum(activation_parts(arch, workload, adapter, quantized, share))
 
 
 def logits_bytes(arch: dict, workload: Workload) -> int:
@@ -263,17 +273,16 @@ def estimate(
     )
 
     # -- activations and logits -------------------------------------------------------------------------
-    activations = activation_bytes(arch, workload, adapter, quantized, split.activations)
-    details["activations"] = (
-        f"{workload.seq_len} tokens × batch {workload.micro_batch}, "
-        + (
-            "checkpointed (layer inputs + 1 layer)"
-            if workload.gradient_checkpointing
-            else "every layer stored"
-        )
-        + (f", 1/{split.world_size} of the layers" if split.activations < 1 else "")
-    )
+    stored, working = activation_parts(arch, workload, adapter, quantized, split.activations)
     logits = logits_bytes(arch, workload)
+    # The loss's peak and a decoder layer's backward happen one after the other: count the larger.
+    activations = stored + max(0, working - logits)
+    kept = "layer inputs (checkpointed)" if workload.gradient_checkpointing else "every layer"
+    details["activations"] = (
+        f"{workload.seq_len} tokens × batch {workload.micro_batch}: {kept} {fmt_bytes(stored)}"
+        + (f" (1/{split.world_size} of the layers)" if split.activations < 1 else "")
+        + f" + layer backward {fmt_bytes(working)} less the logits' peak it follows"
+    )
     chunk = f"chunks of {workload.loss_chunk}" if workload.loss_chunk else f"{workload.tokens} tokens"
     details["logits"] = f"{chunk} × {arch['vocab_size']} vocab × {LOGIT_BYTES} B (fp32)"
 

@@ -252,6 +252,16 @@ def _check_label(label: str) -> str:
 
 
 # -- recommendations ---------------------------------------------------------------------------------
+# A plan within this share of the GPU is called tight: the estimate's own uncertainty (allocator
+# behaviour, kernels' workspaces) is of that order, so a roomier alternative ranks first.
+TIGHT_SHARE = 0.9
+
+
+def is_tight(total: int, capacity: int) -> bool:
+    """Fits, but with less than ``1 - TIGHT_SHARE`` of the GPU to spare."""
+    return TIGHT_SHARE * capacity < total <= capacity
+
+
 # Rough step-time factors for ranking only (not a prediction): ZeRO adds collectives, ZeRO-3 gathers
 # weights every layer, offload runs the optimizer step on the CPU over PCIe, and layer-wise model
 # parallel keeps one GPU busy at a time (ZeRO paper §10; ZeRO-Offload paper arXiv:2101.06840 §6).
@@ -352,16 +362,21 @@ def _first_fit(
             est = estimate(scn.arch.config, quantizer, adapter, split, workload, min(count, GPUS_PER_NODE))
             if scn.fits(est):
                 why = _why(method, est, changes)
+                tight = is_tight(est.total, scn.gpus.bytes_each)
+                if tight:
+                    why += f"; tight: {fmt_bytes(scn.gpus.bytes_each - est.total)} to spare"
                 rec = Recommendation(method, label, count, est.total, True, why, est.cpu_bytes, changes)
                 more = count > scn.gpus.count
-                # On the GPUs you have: fastest first. Beyond them: fewest GPUs to buy first.
-                return (more, len(changes), count if more else 0, -_throughput(label, count), est.total), rec
+                # On the GPUs you have: comfortable before tight, then fastest. Beyond them: fewest to buy.
+                speed = -_throughput(label, count)
+                return (more, len(changes), tight, count if more else 0, speed, est.total), rec
     return None
 
 
-def recommend(scn: Scenario, limit: int = 6) -> list[Recommendation]:
-    """Alternatives that fit, best first: on the GPUs you have before more of them, the requested method
-    before others, fewer config changes, then the faster setup (or, beyond your GPUs, the fewest)."""
+def recommend(scn: Scenario, on_hand: int = 5, beyond: int = 3) -> list[Recommendation]:
+    """Alternatives that fit, best first: up to ``on_hand`` on the GPUs you have, then up to ``beyond``
+    that need more of them. Within each: the requested method before others, fewer config changes,
+    roomy before tight, then the faster setup (or, beyond your GPUs, the fewest GPUs)."""
     order = _FIDELITY.get(scn.method, [scn.method, "qlora", "lora", "full"])
     ranked = []
     for m_rank, method in enumerate(order):
@@ -372,7 +387,9 @@ def recommend(scn: Scenario, limit: int = 6) -> list[Recommendation]:
                 key, rec = found
                 ranked.append(((key[0], m_rank, *key[1:]), rec))
     ranked.sort(key=lambda item: item[0])
-    return [rec for _, rec in ranked[:limit]]
+    mine = [rec for key, rec in ranked if not key[0]][:on_hand]
+    more = [rec for key, rec in ranked if key[0]][:beyond]
+    return mine + more
 
 
 def make_plan(scn: Scenario, recommendations: bool = True) -> Plan:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xtune.planner.components import describe_method
 from xtune.planner.memory import ASSUMPTIONS, PARTS
-from xtune.planner.plan import Plan, Recommendation
+from xtune.planner.plan import Plan, Recommendation, is_tight
 from xtune.planner.units import fmt_bytes, fmt_count
 
 
@@ -50,6 +50,11 @@ def verdict(plan: Plan) -> str:
         return (
             f"DOES NOT FIT: the GPUs would, but offload needs {fmt_bytes(cpu)} of CPU RAM per node "
             f"({fmt_bytes(cpu_ram)} given)."
+        )
+    if plan.fits and is_tight(total, capacity):
+        return (
+            f"FITS, TIGHTLY: {fmt_bytes(capacity - total)} ({(capacity - total) / capacity:.0%}) to spare per GPU, "
+            "less than the estimate's uncertainty; a roomier alternative is safer."
         )
     if plan.fits:
         return f"FITS: {fmt_bytes(capacity - total)} to spare per GPU."
