@@ -103,6 +103,14 @@ class SupervisedFinetune(BaseModel):
             return {"loss": self.loss_fn(hidden, head, labels)}
         return head(hidden)
 
+    def init_weights(self) -> None:
+        """Nothing to initialise: the base comes from the checkpoint and peft initialises the adapters.
+
+        mmengine's Runner calls ``init_weights`` before training; the default would recurse into
+        transformers' ``initialize_weights``, which re-draws peft's LoRA matrices (``lora_B`` no longer
+        zero, so the adapter perturbs the model at step 0) and fails on 4-bit weights (``mean()`` of uint8).
+        """
+
     def hf_model(self) -> Any:
         """The underlying ``transformers`` model (inside the peft wrapper when there is one)."""
         return self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
