@@ -77,6 +77,8 @@ class LoRA:
     def apply(self, model: Any, quantized: bool = False) -> Any:
         from peft import get_peft_model
 
+        if self.use_dora and quantized:
+            _refuse_dora_on_int8_cpu(model)
         return get_peft_model(model, self.peft_config())
 
     def trainable_params(self, arch: dict) -> int:
@@ -89,6 +91,9 @@ class LoRA:
         for name, (fan_in, fan_out), count in linear_shapes(arch):
             if self._targets(name):
                 total += count * (self.r * (fan_in + fan_out) + (fan_out if self.use_dora else 0))
+        if self.target_modules != "all-linear" and "lm_head" in self.target_modules:
+            vocab, hidden = arch["vocab_size"], arch["hidden_size"]
+            total += self.r * (hidden + vocab) + (vocab if self.use_dora else 0)
         numels = param_numels(arch)
         for name, numel in numels.items():
             module = name.rsplit(".", 1)[0]
@@ -102,3 +107,24 @@ class LoRA:
 
     def _targets(self, module_name: str) -> bool:
         return self.target_modules == "all-linear" or module_name in self.target_modules
+
+
+def _refuse_dora_on_int8_cpu(model: Any) -> None:
+    """DoRA on a bitsandbytes 8-bit base cannot train on CPU with peft 0.21 + bitsandbytes 0.50.
+
+    peft's ``dequantize_module_weight`` (run by DoRA at every forward) re-wraps a CPU ``Int8Params`` with
+    ``.to('cpu')``, which drops its row scales (``SCB``); the layer's next forward then fails inside
+    bitsandbytes with ``'NoneType' object has no attribute 'unsqueeze'``. GPU inputs skip that branch.
+    """
+    import bitsandbytes as bnb
+    import torch
+
+    from xtune.errors import ConfigError
+
+    if torch.cuda.is_available() or not any(isinstance(m, bnb.nn.Linear8bitLt) for m in model.modules()):
+        return
+    raise ConfigError(
+        "model.adapter.use_dora: DoRA on an 8-bit (BnB8bit) base does not run on CPU with the installed "
+        "peft/bitsandbytes (peft's CPU dequantization drops the int8 row scales, and the next forward fails). "
+        "Use DoRA with quantizer=dict(type='BnB4bit'), plain LoRA on the 8-bit base, or a GPU."
+    )
