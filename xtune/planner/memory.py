@@ -277,11 +277,15 @@ def estimate(
     logits = logits_bytes(arch, workload)
     # The loss's peak and a decoder layer's backward happen one after the other: count the larger.
     activations = stored + max(0, working - logits)
-    kept = "layer inputs (checkpointed)" if workload.gradient_checkpointing else "every layer"
+    kept = "layer inputs kept (checkpointing)" if workload.gradient_checkpointing else "every layer kept"
+    share = f" for 1/{split.world_size} of the layers" if split.activations < 1 else ""
+    later = (
+        f"a layer's backward ({fmt_bytes(working)}) follows the loss and fits under its peak"
+        if working <= logits
+        else f"+ a layer's backward ({fmt_bytes(working)}) beyond the loss's peak"
+    )
     details["activations"] = (
-        f"{workload.seq_len} tokens × batch {workload.micro_batch}: {kept} {fmt_bytes(stored)}"
-        + (f" (1/{split.world_size} of the layers)" if split.activations < 1 else "")
-        + f" + layer backward {fmt_bytes(working)} less the logits' peak it follows"
+        f"{workload.seq_len} tokens × batch {workload.micro_batch}: {kept} {fmt_bytes(stored)}{share}; {later}"
     )
     chunk = f"chunks of {workload.loss_chunk}" if workload.loss_chunk else f"{workload.tokens} tokens"
     details["logits"] = f"{chunk} × {arch['vocab_size']} vocab × {LOGIT_BYTES} B (fp32)"
