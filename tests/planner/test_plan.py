@@ -104,8 +104,14 @@ def test_strategies_answer_the_protocol_or_are_priced_by_name():
 
     assert split_for(build_strategy(dict(type="Single")), 4) == MemorySplit.single()
     assert split_for(dict(type="DDP"), 4).params == 1.0
-    z3 = split_for(dict(type="DeepSpeed", stage=3, offload_params=True), 4)
+    z3 = split_for(dict(type="DeepSpeed", stage=3, offload_params=True, offload_optimizer=True), 4)
     assert (z3.label, z3.params, z3.offload_optimizer) == ("zero3_offload", 0.25, True)
+    params_only = split_for(dict(type="DeepSpeed", stage=3, offload_params=True), 4)
+    assert (params_only.label, params_only.offload_params, params_only.offload_optimizer) == (
+        "zero3_offload_params",
+        True,
+        False,
+    )
     assert split_for(dict(type="ModelParallel"), 2).activations == 0.5
     with pytest.raises(ConfigError, match="memory_split"):
         split_for(dict(type="Pipeline"), 2)

@@ -227,7 +227,7 @@ def estimate(
     on_gpu_params = 0.0 if split.offload_params else split.params
     weights = base_total * on_gpu_params
     if split.params < 1:
-        how += f" ÷ {round(1 / split.params)} GPUs" if not split.offload_params else " in CPU RAM"
+        how = f"({how}) ÷ {round(1 / split.params)} GPUs" if not split.offload_params else f"{how} in CPU RAM"
     gathered, gathered_numel = 0.0, 0
     if split.gathers_module:
         # ZeRO-3 gathers each module's full weights for its forward/backward (stage3.py `fetch_sub_module`).

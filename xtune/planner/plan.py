@@ -355,28 +355,32 @@ def _variants(workload: Workload) -> list[tuple[Workload, list[str]]]:
 def _first_fit(
     scn: Scenario, method: str, label: str, quantizer: Any, adapter: Any
 ) -> tuple[tuple, Recommendation] | None:
-    """The fewest GPUs (then fewest config changes) with which ``method`` under ``label`` fits."""
+    """The fewest GPUs with which ``method`` under ``label`` fits, with its best variant there (roomy
+    before tight, then fewest config changes) and the key that ranks it among the others."""
     for count in _gpu_counts(label, scn.gpus.count):
+        found = []
         for workload, changes in _variants(scn.workload):
             split = split_for(STRATEGY_CONFIGS[label], count)
             est = estimate(scn.arch.config, quantizer, adapter, split, workload, min(count, GPUS_PER_NODE))
             if scn.fits(est):
-                why = _why(method, est, changes)
-                tight = is_tight(est.total, scn.gpus.bytes_each)
-                if tight:
-                    why += f"; tight: {fmt_bytes(scn.gpus.bytes_each - est.total)} to spare"
-                rec = Recommendation(method, label, count, est.total, True, why, est.cpu_bytes, changes)
-                more = count > scn.gpus.count
-                # On the GPUs you have: comfortable before tight, then fastest. Beyond them: fewest to buy.
-                speed = -_throughput(label, count)
-                return (more, len(changes), tight, count if more else 0, speed, est.total), rec
+                found.append((is_tight(est.total, scn.gpus.bytes_each), len(changes), est, changes))
+        if not found:
+            continue
+        tight, n_changes, est, changes = min(found, key=lambda item: item[:2])
+        why = _why(method, est, changes)
+        if tight:
+            why += f"; tight: {fmt_bytes(scn.gpus.bytes_each - est.total)} to spare"
+        rec = Recommendation(method, label, count, est.total, True, why, est.cpu_bytes, changes)
+        more = count > scn.gpus.count
+        # On the GPUs you have: roomy before tight, fewer changes, then fastest. Beyond: fewest to buy.
+        return (more, tight, n_changes, count if more else 0, -_throughput(label, count), est.total), rec
     return None
 
 
 def recommend(scn: Scenario, on_hand: int = 5, beyond: int = 3) -> list[Recommendation]:
     """Alternatives that fit, best first: up to ``on_hand`` on the GPUs you have, then up to ``beyond``
-    that need more of them. Within each: the requested method before others, fewer config changes,
-    roomy before tight, then the faster setup (or, beyond your GPUs, the fewest GPUs)."""
+    that need more of them. Within each: the requested method before others, roomy before tight, fewer
+    config changes, then the faster setup (or, beyond your GPUs, the fewest GPUs)."""
     order = _FIDELITY.get(scn.method, [scn.method, "qlora", "lora", "full"])
     ranked = []
     for m_rank, method in enumerate(order):

@@ -117,8 +117,12 @@ class MemorySplit:
         # Labels as `xtune train --deepspeed` names the presets; ZeRO-3 with only the optimizer offloaded
         # is told apart from the preset that offloads both.
         label = f"zero{stage}"
-        if offload_optimizer:
-            label += "_offload_opt" if stage == 3 and not offload_params else "_offload"
+        if offload_optimizer and offload_params:
+            label += "_offload"
+        elif offload_optimizer:
+            label += "_offload_opt" if stage == 3 else "_offload"
+        elif offload_params:
+            label += "_offload_params"
         buckets = reduce_bucket_size + (prefetch_bucket_size if stage == 3 else 0)
         return cls(
             label,
@@ -194,7 +198,7 @@ def split_for(strategy: Any, world_size: int) -> MemorySplit:
         return MemorySplit.zero(
             2 if stage is None else int(stage),  # DeepSpeed strategy default: stage 2
             world_size,
-            offload_optimizer=bool(_setting(strategy, "offload_optimizer", False)) or offload_params,
+            offload_optimizer=bool(_setting(strategy, "offload_optimizer", False)),
             offload_params=offload_params,
         )
     if name == "ModelParallel":
