@@ -127,3 +127,28 @@ def test_planning_imports_no_torch():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_custom_components_from_custom_imports_are_priced(tmp_path, monkeypatch):
+    from xtune.config import load_config
+
+    (tmp_path / "my_adapter.py").write_text(
+        "from xtune.registry import ADAPTERS\n"
+        "@ADAPTERS.register_module()\n"
+        "class HeadOnly:\n"
+        "    trains_base = False\n"
+        "    def __init__(self) -> None:\n"
+        "        pass\n"
+        "    def trainable_params(self, arch):\n"
+        "        return arch['vocab_size'] * arch['hidden_size']\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg_file = tmp_path / "cfg.py"
+    cfg_file.write_text(
+        "custom_imports = dict(imports=['my_adapter'])\n"
+        "model = dict(type='SupervisedFinetune', path='Qwen/Qwen1.5-7B', adapter=dict(type='HeadOnly'))\n"
+        "gpus = '1x80GB'\n"
+    )
+    plan = make_plan(scenario_from_config(load_config(cfg_file)))
+    assert plan.estimate.trainable == 151936 * 4096
+    assert plan.scenario.method == "headonly"

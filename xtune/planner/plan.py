@@ -172,6 +172,16 @@ def scenario_from_config(
     cpu_ram: int | None = None,
 ) -> Scenario:
     """The scenario a loaded config describes; ``gpus``/``strategy``/... override what it declares."""
+    custom = cfg.get("custom_imports")
+    if custom:  # components a config registers itself are priced like built-in ones
+        import importlib
+
+        modules = custom.get("imports", [])
+        for name in [modules] if isinstance(modules, str) else modules:
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:
+                raise ConfigError(f"custom_imports: cannot import {name}: {exc}") from exc
     model = cfg.get("model") or {}
     path = model.get("path")
     if not path:
