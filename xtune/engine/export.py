@@ -90,7 +90,7 @@ def convert_checkpoint(
 
     os.makedirs(out_dir, exist_ok=True)
     if is_adapter:
-        model.load_state_dict(tensors, strict=False, assign=True)
+        _load(model, tensors, checkpoint)
         for peft_config in model.peft_config.values():
             peft_config.base_model_name_or_path = (
                 base_path if _is_embedded(model_cfg.path) else model_cfg.path
@@ -107,7 +107,7 @@ def convert_checkpoint(
                 dtype=target_dtype,
                 trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
             )
-        model.load_state_dict(tensors, strict=False, assign=True)
+        _load(model, tensors, checkpoint)
         if getattr(model.config, "tie_word_embeddings", False):
             model.tie_weights()
         unset = [n for n, p in model.named_parameters() if p.is_meta]
@@ -119,6 +119,14 @@ def convert_checkpoint(
         kind = "full"
     _save_tokenizer(cfg.get("tokenizer") or model_cfg.path, out_dir)
     return ExportResult(kind, out_dir, len(tensors))
+
+
+def _load(model: Any, tensors: dict, checkpoint: str) -> None:
+    try:
+        model.load_state_dict(tensors, strict=False, assign=True)
+    except RuntimeError as exc:  # shape mismatches: a different rank, architecture or vocabulary
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise ModelLoadError(f"{checkpoint} does not match this config's model: {first}") from exc
 
 
 def _meta_model(base_path: str, model_cfg: Any) -> Any:
