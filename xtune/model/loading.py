@@ -36,6 +36,7 @@ def load_causal_lm(
     kwargs: dict[str, Any] = dict(dtype=dtype, trust_remote_code=trust_remote_code)
     if revision:
         kwargs["revision"] = revision
+    attn_implementation = resolve_attn_implementation(attn_implementation, dtype)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     if device_map is not None:
@@ -64,3 +65,39 @@ def load_causal_lm(
             model.enable_input_require_grads()
     model = adapter.apply(model, quantized=quantizer.quantized)
     return model
+
+
+def resolve_attn_implementation(requested: str | None, dtype: torch.dtype) -> str | None:
+    """``'auto'``: FlashAttention-2 when ``flash_attn`` is installed, a GPU is present and the weights are
+    16-bit; otherwise None, i.e. transformers' own pick (``sdpa`` where the architecture supports it).
+    Both handle packed rows: transformers derives sample boundaries from ``position_ids``.
+    """
+    if requested != "auto":
+        return requested
+    import importlib.util
+
+    if (
+        torch.cuda.is_available()
+        and dtype in (torch.float16, torch.bfloat16)
+        and importlib.util.find_spec("flash_attn")
+    ):
+        return "flash_attention_2"
+    return None
+
+
+def compile_layers(model: Any, options: bool | dict) -> int:
+    """``torch.compile`` each decoder layer in place (``options``: True or torch.compile kwargs).
+
+    Layer by layer rather than the whole model: identical layers share one compiled graph (torch >= 2.5
+    passes module parameters as graph inputs), the loss and the Python around the decoder stay eager,
+    and it composes with gradient checkpointing and peft wrappers. Compilation happens lazily at the
+    first forward. Returns the number of modules compiled.
+    """
+    kwargs = dict(options) if isinstance(options, dict) else {}
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = base.get_decoder()
+    layers = getattr(decoder, "layers", None)
+    targets = list(layers) if layers is not None else [decoder]
+    for module in targets:
+        module.compile(**kwargs)
+    return len(targets)
