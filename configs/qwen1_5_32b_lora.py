@@ -1,0 +1,16 @@
+# Qwen1.5-32B-Chat (32.5B params), LoRA: base frozen in 16-bit, LoRA r=64 on every linear layer.
+# One 80 GB GPU is tight (xtune plan: 76.1 GiB at 2048 tokens): ZeRO-3 over 2x80 GB (43.8 GiB each) or 8x24 GB
+# (16.4 GiB each): strategy=dict(type="DeepSpeed", stage=3).
+# Several GPUs: add that strategy here; torchrun --nproc_per_node N tools/train.py CONFIG --launcher pytorch
+# Check your own GPUs first: xtune plan configs/qwen1_5_32b_lora.py --gpus 2x24GB
+# Data: an alpaca-format jsonl at train_dataloader.dataset.path (configs/_base_/datasets/alpaca_jsonl.py):
+#   python tools/train.py configs/qwen1_5_32b_lora.py \
+#       --cfg-options train_dataloader.dataset.path=/data/my_sft.jsonl
+_base_ = [
+    "./_base_/methods/lora.py",  # quantizer, adapter, loss, optimizer and schedule
+    "./_base_/datasets/alpaca_jsonl.py",
+    "./_base_/default_runtime.py",
+]
+
+model = dict(path="Qwen/Qwen1.5-32B-Chat")
+optim_wrapper = dict(optimizer=dict(lr=1e-4))  # the QLoRA scripts' rate from 33B up
