@@ -16,6 +16,7 @@ custom_hooks = [
     dict(type="DatasetInfoHook"),
     dict(type="ThroughputHook"),
     dict(type="RNGStateHook"),
+    dict(type="ModelStatesHook"),  # WORK_DIR/model_states_rank{R}.json: what each rank holds
     dict(type="HFExportHook"),
     dict(type="EvaluateChatHook"),  # replies to `chat_prompts` (if the config sets them) during training
 ]

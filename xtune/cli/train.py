@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
         "catches save/eval/export crashes before a long run",
     )
     parser.add_argument(
+        "--deepspeed",
+        metavar="PRESET|JSON",
+        help="shorthand for strategy=dict(type='DeepSpeed', ...): zero1, zero2, zero2_offload, zero3, "
+        "zero3_offload, or a DeepSpeed JSON file (launch with torchrun and --launcher pytorch)",
+    )
+    parser.add_argument(
         "--skip-preflight",
         action="store_true",
         help="start even when the memory plan says the run does not fit its GPUs",
@@ -41,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     cfg = load_and_validate(args)
+    if args.deepspeed:
+        from xtune.strategy.deepspeed import strategy_from_flag
+
+        cfg.strategy = strategy_from_flag(args.deepspeed, cfg.get("strategy"))
+    from xtune.engine.runner import check_strategy
+
+    check_strategy(cfg, args.launcher)  # strategy x launcher x model rules, before planning or loading
 
     from xtune.hub import resolve_model_path
     from xtune.quant.prequantized import check_model_cfg

@@ -82,6 +82,53 @@ def allow_mmengine_checkpoint_globals() -> None:
     torch.serialization.add_safe_globals(allowed)
 
 
+def init_dist(launcher: str, backend: str = "nccl", timeout: int | None = None) -> None:
+    """Start ``torch.distributed`` for ``launcher`` as mmengine's ``init_dist`` does, without CUDA too.
+
+    mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, which fails on a
+    CPU-only torch (``module 'torch._C' has no attribute '_cuda_setDevice'``). With CUDA this calls
+    mmengine's function unchanged; without, it does the same steps minus the device selection (slurm's
+    variables become torchrun's). The engine calls it before building the runner, which then finds
+    the process group started and skips its own ``init_dist``. No-op when already initialized.
+    """
+    import datetime
+    import os
+
+    import torch
+    import torch.distributed as torch_dist
+
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        return
+    if torch.cuda.is_available():
+        from mmengine.dist import init_dist as mmengine_init_dist
+
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        mmengine_init_dist(launcher, backend, **kwargs)
+        return
+    if launcher == "slurm":
+        _torch_env_from_slurm()
+    elif launcher != "pytorch":
+        raise ValueError(f"launcher {launcher!r}: xtune starts processes with torchrun (pytorch) or slurm")
+    kwargs = {} if timeout is None else {"timeout": datetime.timedelta(seconds=timeout)}
+    torch_dist.init_process_group(
+        backend=backend, rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]), **kwargs
+    )
+
+
+def _torch_env_from_slurm() -> None:
+    """RANK/WORLD_SIZE/LOCAL_RANK/MASTER_* from SLURM_* (mmengine's ``_init_dist_slurm``, minus CUDA)."""
+    import os
+    import subprocess
+
+    os.environ["RANK"] = os.environ["SLURM_PROCID"]
+    os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
+    os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
+    os.environ.setdefault("MASTER_PORT", "29500")
+    if "MASTER_ADDR" not in os.environ:
+        nodes = os.environ["SLURM_NODELIST"]
+        os.environ["MASTER_ADDR"] = subprocess.getoutput(f"scontrol show hostname {nodes} | head -n1")
+
+
 def apply_all(runner: Any = None) -> None:
     """Apply every fix: process-wide ones now, runner-level ones on ``runner`` when given."""
     allow_mmengine_checkpoint_globals()

@@ -11,6 +11,7 @@ from mmengine.config import Config
 
 from xtune.errors import ConfigError
 from xtune.registry import FUNCTIONS, STRATEGIES
+from xtune.strategy.rules import check_compatibility, launch_context
 
 XTUNE_ONLY_KEYS = ("tokenizer", "strategy", "precision", "gpus", "_cfg_options")
 
@@ -60,6 +61,18 @@ def fit_schedulers_to_max_iters(cfg: Config) -> None:
     cfg.param_scheduler = fitted
 
 
+def check_strategy(cfg: Config, launcher: str, device: str | None = None, precision: str | None = None) -> Any:
+    """Build the config's strategy and enforce the compatibility rules (strategy, launcher, model).
+
+    Raises one :class:`ConfigError` listing every problem, before any weight is loaded.
+    """
+    device = device or detect_device()
+    precision = precision or resolve_precision(cfg.get("precision", "auto"), device)
+    strategy = build_strategy(cfg)
+    check_compatibility(strategy, launch_context(cfg, launcher, device, precision))
+    return strategy
+
+
 def build_strategy(cfg: Config) -> Any:
     strategy_cfg = cfg.get("strategy") or dict(type="Single")
     return STRATEGIES.build(dict(strategy_cfg)) if isinstance(strategy_cfg, dict) else strategy_cfg
@@ -106,7 +119,11 @@ def prepare_config(cfg: Config, launcher: str = "none", work_dir: str | None = N
     fit_schedulers_to_max_iters(cfg)
     device = detect_device()
     precision = resolve_precision(cfg.get("precision", "auto"), device)
-    setup = build_strategy(cfg).setup(launcher=launcher, precision=precision, device=device)
+    strategy = check_strategy(cfg, launcher, device, precision)
+    if strategy.shards_params:
+        # flattened, sharded parameters need 4-bit storage in the compute dtype (see load_causal_lm)
+        cfg.model.setdefault("shards_params", True)
+    setup = strategy.setup(launcher=launcher, precision=precision, device=device)
     optim_wrapper = cfg.get("optim_wrapper") or {}
     if "type" not in optim_wrapper:
         if precision == "fp32":
@@ -125,6 +142,9 @@ def build_runner(cfg: Config, launcher: str = "none", work_dir: str | None = Non
 
     compat.apply_all()
     cfg, runner_type = prepare_config(cfg, launcher=launcher, work_dir=work_dir)
+    if launcher != "none":
+        dist_cfg = (cfg.get("env_cfg") or {}).get("dist_cfg") or {}
+        compat.init_dist(launcher, backend=dist_cfg.get("backend", "nccl"), timeout=dist_cfg.get("timeout"))
     if runner_type == "FlexibleRunner":
         from mmengine.runner import FlexibleRunner as RunnerClass
     else:

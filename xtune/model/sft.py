@@ -46,6 +46,8 @@ class SupervisedFinetune(BaseModel):
             transformers accepts (``'sdpa'``, ``'eager'``, ...); ``None`` lets transformers pick.
         trust_remote_code: run code shipped with the checkpoint (off unless you ask).
         revision: a hub revision to pin.
+        shards_params: the strategy flattens and shards parameters (ZeRO-3); set by the engine.
+        device_map: a ``from_pretrained`` device map (layer-wise model parallel); set by the engine.
     """
 
     def __init__(
@@ -60,6 +62,8 @@ class SupervisedFinetune(BaseModel):
         attn_implementation: str | None = "auto",
         trust_remote_code: bool = False,
         revision: str | None = None,
+        shards_params: bool = False,
+        device_map: dict | str | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -81,6 +85,8 @@ class SupervisedFinetune(BaseModel):
             attn_implementation=attn_implementation,
             trust_remote_code=trust_remote_code,
             revision=revision,
+            shards_params=shards_params,
+            device_map=device_map,
         )
         if compile:
             from xtune.model.loading import compile_layers

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from xtune.registry import STRATEGIES
-from xtune.strategy.base import RunSetup
+from xtune.strategy.base import LaunchContext, RunSetup
 
 if TYPE_CHECKING:
     from xtune.planner.split import MemorySplit
@@ -26,12 +26,19 @@ class Single:
 
         return MemorySplit.single()
 
+    def check(self, ctx: LaunchContext) -> list[str]:
+        if ctx.launcher != "none":
+            return [
+                f"strategy: `Single` runs one process, but --launcher {ctx.launcher} starts one per device; "
+                "use strategy=dict(type='DDP') or dict(type='DeepSpeed', stage=2|3) (or --deepspeed zero2|zero3) "
+                "for multi-process runs."
+            ]
+        return []
+
     def setup(self, launcher: str, precision: str, device: str) -> RunSetup:
         from xtune.errors import ConfigError
 
-        if launcher != "none":
-            raise ConfigError(
-                f"strategy: `Single` runs one process, but --launcher {launcher} starts several; "
-                "use strategy=dict(type='DDP') or DeepSpeed for multi-process runs."
-            )
+        problems = self.check(LaunchContext(launcher=launcher, device=device, precision=precision))
+        if problems:
+            raise ConfigError(problems[0])
         return RunSetup("Runner", {"launcher": "none"})
