@@ -2,9 +2,9 @@
 # 4-bit NF4 blocks (bitsandbytes, works on CPU) and rank-4 adapters train on top of every one of them.
 # The tiny model's weights are random, and adapters on the decoder alone cannot steer a random output head
 # (measured: loss 5.4 -> 4.4 in 600 iterations), so the head, which bitsandbytes keeps unquantized as in every
-# QLoRA recipe, gets a rank-4 adapter too (2,048 parameters instead of 49,152 to train it in full): loss
-# 5.2 -> 1.3 in 300 iterations with 4.5% of the parameters trainable. On a pretrained model keep the default
-# target_modules="all-linear" (every linear layer except the head).
+# QLoRA recipe, gets a rank-4 adapter too (2,048 parameters instead of 49,152 to train it in full): 4.5% of
+# the parameters train, and the demo's loss falls 5.3 -> 2.2 in 200 iterations. On a pretrained model keep
+# the default target_modules="all-linear" (every linear layer except the head).
 model = dict(
     type="SupervisedFinetune",
     path="embedded:tiny-qwen2",
