@@ -41,6 +41,8 @@ def test_format_trains_the_tiny_model(fmt, repo, tmp_path, train):
         f"train_dataloader.dataset.cache_dir={tmp_path / 'cache'}",
         f"train_dataloader.dataset.pack_to_max_length={fmt.endswith('-packed')}",
         "train_dataloader.dataset.max_length=256",
+        # Packed rows hold ~7 samples each: 2 rows per step see about as many samples as 8 padded ones.
+        f"train_dataloader.batch_size={2 if fmt.endswith('-packed') else 8}",
         "train_cfg.max_iters=30",
         "default_hooks.logger.interval=1",
         "default_hooks.checkpoint.interval=1000",

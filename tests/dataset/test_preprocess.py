@@ -101,3 +101,20 @@ def test_no_usable_sample_is_an_error(tmp_path, tiny_tokenizer):
     path = write(tmp_path, "bad.jsonl", [{"instruction": "x"}])
     with pytest.raises(DataError, match="has no usable samples .1 rows, 1 skipped"):
         build(tiny_tokenizer, tmp_path, path, on_bad_row="skip", format="alpaca")
+
+
+def test_num_proc_gives_the_same_samples_and_errors(tmp_path, tiny_tokenizer):
+    from xtune.testing import make_demo_samples
+
+    rows = make_demo_samples(60, seed=3)
+    path = write(tmp_path, "many.jsonl", rows)
+    one = build(tiny_tokenizer, tmp_path / "one", path)
+    two = build(tiny_tokenizer, tmp_path / "two", path, num_proc=2)
+    assert len(one) == len(two) == 60
+    for i in range(60):
+        assert one[i]["input_ids"].tolist() == two[i]["input_ids"].tolist()
+        assert one[i]["labels"].tolist() == two[i]["labels"].tolist()
+    rows[45] = {"instruction": "x"}  # in the second worker's shard
+    path = write(tmp_path, "bad_many.jsonl", rows)
+    with pytest.raises(DataError, match=r"bad_many\.jsonl: line 46: output: missing required field"):
+        build(tiny_tokenizer, tmp_path / "three", path, num_proc=2)

@@ -114,3 +114,13 @@ def test_locate_rows_in_files_with_blank_lines(tmp_path):
     source = resolve_source(SourceSpec(path=str(file)))
     assert len(source.load()) == 3
     assert [source.locate(i) for i in range(3)] == [f"{file}: line {n}" for n in (1, 3, 4)]
+
+
+@pytest.mark.parametrize("fmt", ["alpaca", "openai", "sharegpt", "text"])
+def test_documented_example_files_load_and_are_detected(repo, tmp_path, tiny_tokenizer, fmt):
+    path = repo / "docs" / "examples" / f"{fmt}.jsonl"
+    dataset = build(tiny_tokenizer, tmp_path, path=str(path))
+    stats = dataset.statistics()
+    assert stats["sources"][0]["format"] == fmt
+    assert stats["num_samples"] == sum(1 for line in path.read_text().splitlines() if line.strip())
+    assert stats["num_skipped"] == stats["num_dropped"] == 0

@@ -89,7 +89,11 @@ def render(stats: dict, title: str) -> str:
         f"  truncated / dropped / skipped   {stats['num_truncated']} / {stats['num_dropped']} / "
         f"{stats['num_skipped']}  (max_length {stats['max_length']})",
         f"  packing efficiency    {stats['packing_efficiency']:.4f}  (rows of {stats['max_length']} tokens"
-        f"{', packing on' if stats['packed'] else ', packing off: pack_to_max_length=True to use it'})",
+        + (
+            f", packing on: {stats['num_rows']} rows)"
+            if stats["packed"]
+            else ", packing off: pack_to_max_length=True)"
+        ),
         f"  padding efficiency    {stats['padding_efficiency']:.4f}  (unpacked, batches of {stats['batch_size']})",
         "",
         "Sample lengths (tokens, inclusive ranges):",

@@ -145,9 +145,9 @@ class Source:
                     if not line.strip():
                         continue
                     try:
-                        row = json.loads(line)
+                        row = json.loads(line.rstrip("\r\n"))
                     except json.JSONDecodeError as exc:
-                        where = f"{file}: line {number}: malformed JSON: {exc.msg} (column {exc.colno})"
+                        where = f"{file}: line {number}: malformed JSON: {exc.msg} (column {exc.pos + 1})"
                         if not self.skip_bad_lines:
                             raise DataError(where + "; fix the line or set on_bad_row='skip'") from exc
                         self.bad_lines.append(where)
