@@ -1,10 +1,10 @@
 # Qwen1.5-110B-Chat (111.2B params), LoRA: base frozen in 16-bit, LoRA r=64 on every linear layer.
 # The 16-bit base alone is 222 GB: ZeRO-3 across many GPUs, e.g. 8x48 GB (xtune plan: 39.7 GiB each at 2048
 # tokens), 4x80 GB (69.4 GiB each) or 32x24 GB (17.4 GiB each): strategy=dict(type="DeepSpeed", stage=3).
-# Several GPUs: add that strategy here; torchrun --nproc_per_node N tools/train.py CONFIG --launcher pytorch
+# This config sets that strategy: torchrun --nproc_per_node N tools/train.py CONFIG --launcher pytorch
 # Check your own GPUs first: xtune plan configs/qwen1_5_110b_lora.py --gpus 2x24GB
 # Data: an alpaca-format jsonl at train_dataloader.dataset.path (configs/_base_/datasets/alpaca_jsonl.py):
-#   python tools/train.py configs/qwen1_5_110b_lora.py \
+#   torchrun --nproc_per_node 8 tools/train.py configs/qwen1_5_110b_lora.py --launcher pytorch \
 #       --cfg-options train_dataloader.dataset.path=/data/my_sft.jsonl
 _base_ = [
     "./_base_/methods/lora.py",  # quantizer, adapter, loss, optimizer and schedule
@@ -13,4 +13,5 @@ _base_ = [
 ]
 
 model = dict(path="Qwen/Qwen1.5-110B-Chat")
+strategy = dict(type="DeepSpeed", stage=3)  # no single GPU holds this run; see above
 optim_wrapper = dict(optimizer=dict(lr=1e-4))  # the QLoRA scripts' rate from 33B up

@@ -1,10 +1,10 @@
 # Qwen1.5-32B-Chat (32.5B params), full fine-tuning: every weight trains (AdamW).
 # 520 GB of model states: ZeRO-3 over 16x48 GB or 16x80 GB (xtune plan: 44.6 GiB each at 2048 tokens):
 # strategy=dict(type="DeepSpeed", stage=3).
-# Several GPUs: add that strategy here; torchrun --nproc_per_node N tools/train.py CONFIG --launcher pytorch
+# This config sets that strategy: torchrun --nproc_per_node N tools/train.py CONFIG --launcher pytorch
 # Check your own GPUs first: xtune plan configs/qwen1_5_32b_full.py --gpus 2x24GB
 # Data: an alpaca-format jsonl at train_dataloader.dataset.path (configs/_base_/datasets/alpaca_jsonl.py):
-#   python tools/train.py configs/qwen1_5_32b_full.py \
+#   torchrun --nproc_per_node 8 tools/train.py configs/qwen1_5_32b_full.py --launcher pytorch \
 #       --cfg-options train_dataloader.dataset.path=/data/my_sft.jsonl
 _base_ = [
     "./_base_/methods/full.py",  # quantizer, adapter, loss, optimizer and schedule
@@ -13,3 +13,4 @@ _base_ = [
 ]
 
 model = dict(path="Qwen/Qwen1.5-32B-Chat")
+strategy = dict(type="DeepSpeed", stage=3)  # no single GPU holds this run; see above

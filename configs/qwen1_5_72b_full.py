@@ -1,10 +1,10 @@
 # Qwen1.5-72B-Chat (72.3B params), full fine-tuning: every weight trains (AdamW).
 # 1.16 TB of model states: ZeRO-3 over 32x80 GB (xtune plan: 51.8 GiB each at 2048 tokens) or 64x48 GB (31.9
 # GiB each): strategy=dict(type="DeepSpeed", stage=3).
-# Several GPUs: add that strategy here; torchrun --nproc_per_node N tools/train.py CONFIG --launcher pytorch
+# This config sets that strategy: torchrun --nproc_per_node N tools/train.py CONFIG --launcher pytorch
 # Check your own GPUs first: xtune plan configs/qwen1_5_72b_full.py --gpus 2x24GB
 # Data: an alpaca-format jsonl at train_dataloader.dataset.path (configs/_base_/datasets/alpaca_jsonl.py):
-#   python tools/train.py configs/qwen1_5_72b_full.py \
+#   torchrun --nproc_per_node 8 tools/train.py configs/qwen1_5_72b_full.py --launcher pytorch \
 #       --cfg-options train_dataloader.dataset.path=/data/my_sft.jsonl
 _base_ = [
     "./_base_/methods/full.py",  # quantizer, adapter, loss, optimizer and schedule
@@ -13,3 +13,4 @@ _base_ = [
 ]
 
 model = dict(path="Qwen/Qwen1.5-72B-Chat")
+strategy = dict(type="DeepSpeed", stage=3)  # no single GPU holds this run; see above

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import fnmatch
 import os
 import sys
@@ -46,7 +47,8 @@ def resolve_config(name: str, root: Path | None = None) -> Path:
     if candidate.is_file():
         return candidate
     names = config_names(root)
-    close = [n for n in names if name.removesuffix(".py") in n][:5]
+    wanted = name.removesuffix(".py")
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.8) or [n for n in names if wanted in n][:5]
     hint = f" Did you mean: {', '.join(close)}?" if close else " `xtune list-cfg` lists them."
     raise ConfigError(f"no config named `{name}` in {root} and no such file.{hint}")
 
