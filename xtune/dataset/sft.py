@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,6 +11,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from xtune.dataset.cache import default_cache_dir, fingerprint, shared_build, tokenizer_fingerprint
+from xtune.dataset.columns import ListColumns
 from xtune.dataset.packing import pack, packing_efficiency
 from xtune.dataset.preprocess import EncodeSettings, preprocess_source
 from xtune.dataset.sources import Source, SourceSpec, parse_sources, resolve_source
@@ -38,7 +40,8 @@ class SFTDataset(Dataset):
             directory or a hub dataset id. Use ``sources`` for several.
         sources: several sources, each a path or ``dict(path=, format=, weight=, split=, subset=,
             revision=)``; ``weight`` repeats (2.0) or subsamples (0.5) a source's samples per epoch.
-        tokenizer: tokenizer path; the engine fills in the model's (or the top-level ``tokenizer``).
+        tokenizer: tokenizer path (or a loaded tokenizer); the engine fills in the model's path (or the
+            top-level ``tokenizer``).
         format: a DATA_FORMATS name (``alpaca``, ``openai``/``messages``, ``sharegpt``, ``text``), a
             ``dict(type=..., ...)``, or ``'auto'`` to detect it from the columns.
         chat_template: None for the tokenizer's own template, a CHAT_TEMPLATES name (``chatml``,
@@ -105,7 +108,7 @@ class SFTDataset(Dataset):
         self.data, self.order = self._mix(parts, seed)
         self.lengths = self._column("length")[self.order]
         self.rows = pack(self.lengths, max_length) if pack_to_max_length else None
-        self._numpy = self.data.with_format("numpy", columns=["input_ids", "labels"])
+        self._tokens = ListColumns(self.data, ("input_ids", "labels"))
         logging.getLogger("xtune").info(self.summary())
 
     # -- building --------------------------------------------------------------------------------------
@@ -121,7 +124,7 @@ class SFTDataset(Dataset):
         source: Source = resolve_source(spec, skip_bad_lines=self.settings.on_bad_row == "skip")
         format_spec = spec.format if spec.format is not None else default_format
         format_key = dict(format_spec) if isinstance(format_spec, dict) else format_spec
-        key = fingerprint(source.fingerprint_parts(), format_key, token_fp, self.settings.__dict__)
+        key = fingerprint(source.fingerprint_parts(), format_key, token_fp, asdict(self.settings))
         return shared_build(
             cache_root / key,
             lambda work: preprocess_source(
@@ -148,8 +151,10 @@ class SFTDataset(Dataset):
             extra = round(fraction * n)
             if extra:
                 picked.append(np.sort(rng.choice(n, size=extra, replace=False)))
-            order.extend(index + offset for index in picked)
             stats["num_samples"] = sum(len(p) for p in picked)
+            if not stats["num_samples"]:
+                raise DataError(f"{spec.key}.weight: {spec.weight} of {n} samples rounds to none; raise it")
+            order.extend(index + offset for index in picked)
             offset += n
         data = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
         return data, np.concatenate(order)
@@ -163,8 +168,8 @@ class SFTDataset(Dataset):
 
     def sample(self, index: int) -> dict:
         """One (unpacked) sample: ``input_ids`` and ``labels`` as int64 arrays."""
-        item = self._numpy[int(self.order[index])]
-        return {"input_ids": item["input_ids"].astype(np.int64), "labels": item["labels"].astype(np.int64)}
+        row = int(self.order[index])
+        return {name: self._tokens.get(name, row).astype(np.int64) for name in ("input_ids", "labels")}
 
     def __getitem__(self, index: int) -> dict:
         if self.rows is None:
