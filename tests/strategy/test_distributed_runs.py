@@ -214,3 +214,20 @@ def test_zero3_checkpoint_consolidates_with_zero_to_fp32_and_matches_hf_export(r
     lora_ckpt = get_fp32_state_dict_from_zero_checkpoint(str(runs / "zero3_lora"), tag=f"iter_{ITERS}.pth")
     assert adapter and all(t.numel() > 0 for t in adapter.values())
     assert sum(t.numel() for t in adapter.values()) == sum(t.numel() for t in lora_ckpt.values())
+
+
+def test_zero3_loads_the_16bit_base_partitioned_and_the_4bit_base_whole(runs):
+    """transformers creates the weights inside zero.Init under ZeRO-3, except for quantized models."""
+    import re
+
+    def sharded_at_load(name: str) -> tuple[int, int]:
+        _result(runs, name)
+        log = next((runs / name).glob("*/*.log")).read_text()
+        found = re.search(r"ZeRO-3: (\d+) of (\d+) weights were created partitioned", log)
+        assert found, name
+        return int(found.group(1)), int(found.group(2))
+
+    lora_sharded, lora_total = sharded_at_load("zero3_lora")
+    assert 0 < lora_sharded < lora_total  # the base; peft adds the adapters afterwards
+    assert sharded_at_load("zero3_full")[0] == sharded_at_load("zero3_full")[1]
+    assert sharded_at_load("zero3_qlora")[0] == 0

@@ -47,3 +47,39 @@ def test_a_device_with_less_memory_gets_fewer_layers():
     tight = _layer_devices(plan_device_map(ARCH, max_memory={0: 8 * 2**20, 1: 10**9}, dtype="float32"))
     assert 0 < tight.count(0) < roomy.count(0)
     assert tight == sorted(tight) and roomy == sorted(roomy)
+
+
+def test_runner_strategy_loads_with_the_planned_map_and_leaves_layers_in_place(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    """The plan reaches ``from_pretrained(device_map=...)``; mmengine's move-to-one-device is skipped.
+
+    CPU-only: the "plan" puts everything on the CPU, which is enough to follow the plumbing.
+    """
+    from transformers import AutoModelForCausalLM
+
+    import xtune.model  # noqa: F401  (registers SupervisedFinetune)
+    import xtune.strategy.model_parallel_runner as runner_module
+
+    seen = {}
+    from_pretrained = AutoModelForCausalLM.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen["device_map"] = kwargs.get("device_map")
+        return from_pretrained(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
+
+    def fake_plan(path, budget, trust_remote_code=False):
+        seen.update(path=path, budget=budget)
+        return {"": "cpu"}
+
+    monkeypatch.setattr(runner_module, "plan_device_map", fake_plan)
+    strategy = runner_module.ModelParallelRunnerStrategy(
+        devices=[0, 1], max_memory={"0": "10GiB", "1": "20GiB", "2": "1GiB"}, work_dir=str(tmp_path)
+    )
+    model = strategy.build_model(dict(type="xtune.SupervisedFinetune", path="embedded:tiny-qwen2"))
+    assert seen["budget"] == {0: "10GiB", 1: "20GiB"}  # only the strategy's devices
+    assert seen["path"] == str(tiny_model_dir)
+    assert seen["device_map"] == {"": "cpu"}
+    assert strategy._wrap_model(model) is model

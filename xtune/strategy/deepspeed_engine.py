@@ -118,9 +118,16 @@ class DeepSpeedEngineStrategy(BaseStrategy):
 
         zero_init = HfDeepSpeedConfig(self.config)  # noqa: F841  (transformers keeps a weak reference)
         try:
-            return super().build_model(model)
+            built = super().build_model(model)
         finally:
             unset_hf_deepspeed_config()
+        params = list(built.parameters())
+        sharded = sum(hasattr(p, "ds_id") for p in params)
+        self.logger.info(
+            f"ZeRO-3: {sharded} of {len(params)} weights were created partitioned (zero.Init); "
+            "deepspeed.initialize partitions the rest"
+        )
+        return built
 
     def _split_optim_wrapper_cfg(self, cfg: dict) -> tuple[dict, dict]:
         """mmengine's optim wrapper config → (DeepSpeedOptimWrapper config, values for the JSON)."""
