@@ -85,3 +85,9 @@ def test_train_cli_typo_exits_2_before_loading_anything(repo):
     assert result.returncode == 2
     assert "rnak" in result.stderr and "Traceback" not in result.stderr
     assert "Loading weights" not in result.stderr + result.stdout
+
+
+def test_merging_a_dict_into_a_base_string_explains_delete(tmp_path, repo):
+    path = _write_config(tmp_path, repo, "train_dataloader = dict(dataset=dict(format=dict(type='alpaca')))\n")
+    with pytest.raises(ConfigError, match="_delete_=True"):
+        load_config(path)

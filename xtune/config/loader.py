@@ -25,8 +25,18 @@ def load_config(path: str | os.PathLike, cfg_options: dict | None = None) -> Con
         raise ConfigError(f"{exc.filename}:{exc.lineno}: syntax error in config: {exc.msg}") from exc
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: a `_base_` file is missing: {exc}") from exc
+    except TypeError as exc:
+        # mmengine merges a child's dict into the base's value and fails when the base holds a non-dict.
+        raise ConfigError(
+            f"{path}: cannot merge a value into what a `_base_` file set for the same key ({exc}). "
+            "To replace the base's value instead of merging into it, add `_delete_=True` to your dict, "
+            "e.g. `format=dict(_delete_=True, type=...)`."
+        ) from exc
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except TypeError as exc:
+            raise ConfigError(f"--cfg-options: cannot set {sorted(cfg_options)}: {exc}") from exc
         cfg["_cfg_options"] = sorted(cfg_options)
     return cfg
 
