@@ -1,4 +1,4 @@
-"""LoRA: trainable-parameter counts (what the planner prices) equal what peft builds; DoRA/rsLoRA on k-bit bases."""
+"""LoRA: trainable counts (what the planner prices) equal what peft builds; DoRA/rsLoRA on k-bit bases."""
 
 from __future__ import annotations
 

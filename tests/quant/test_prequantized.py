@@ -65,7 +65,7 @@ def test_refusal_names_method_reason_and_original(tmp_path, quant, method):
     with pytest.raises(ModelLoadError) as info:
         check_prequantized(str(path), NoQuant())
     message = str(info.value)
-    assert f"{method}-quantized checkpoint" in message
+    assert f"pre-quantized checkpoint ({method}, 4-bit)" in message
     assert f"quant_method='{method.lower()}'" in message
     assert "rounded to 4-bit values" in message and "gradients cannot flow into them" in message
     assert "Qwen1.5-72B-Chat`" in message and "QLoRA" in message
@@ -108,9 +108,9 @@ def test_train_cli_refuses_before_loading_weights(repo, train, tmp_path, capsys,
     code, _ = train(repo / "configs/qwen1_5_14b_qlora.py", f"model.path={path}")
     err = capsys.readouterr().err
     assert code == 2 and loads == []
-    assert "AWQ-quantized checkpoint" in err and "Traceback" not in err
+    assert "pre-quantized checkpoint (AWQ, 4-bit)" in err and "Traceback" not in err
     assert "cannot apply either" in err  # the config's BnB4bit quantizer is named, not ignored
-    assert str(tmp_path / "Qwen1.5-14B-Chat") in err
+    assert "probably `Qwen1.5-14B-Chat`" in err and "model.path=/path/to/Qwen1.5-14B-Chat" in err
 
 
 @pytest.mark.slow
@@ -120,7 +120,7 @@ def test_tools_train_script_exits_nonzero_for_a_gptq_dir(repo, tmp_path):
         [
             sys.executable,
             "tools/train.py",
-            "configs/qwen1_5_72b_lora.py",
+            "configs/qwen1_5_72b_qlora.py",
             "--cfg-options",
             f"model.path={path}",
         ],
@@ -131,6 +131,6 @@ def test_tools_train_script_exits_nonzero_for_a_gptq_dir(repo, tmp_path):
         timeout=120,
     )
     assert result.returncode == 2
-    assert "GPTQ-quantized checkpoint" in result.stderr
+    assert "pre-quantized checkpoint (GPTQ, 4-bit)" in result.stderr
     assert "rounded to 4-bit values" in result.stderr
-    assert f"{tmp_path}/Qwen1.5-72B-Chat" in result.stderr
+    assert "probably `Qwen1.5-72B-Chat`" in result.stderr

@@ -107,8 +107,10 @@ def test_demo_trains_and_its_adapter_loads_on_4bit_and_16bit_bases(
     base_fp32_loss = reply_loss(base_fp32, tiny_tokenizer, rows)
     tuned_fp32 = PeftModel.from_pretrained(base_fp32, export)
     tuned_fp32_loss = reply_loss(tuned_fp32, tiny_tokenizer, rows)
-    print(f"held-out reply loss: 4-bit base {base_4bit_loss:.3f} -> {tuned_4bit_loss:.3f}; "
-          f"fp32 base {base_fp32_loss:.3f} -> {tuned_fp32_loss:.3f}; train {first:.3f} -> {last:.3f}")  # fmt: skip
+    print(
+        f"held-out reply loss: 4-bit base {base_4bit_loss:.3f} -> {tuned_4bit_loss:.3f}; fp32 base "
+        f"{base_fp32_loss:.3f} -> {tuned_fp32_loss:.3f}; train {first:.3f} -> {last:.3f}"
+    )
     assert tuned_4bit_loss < 0.6 * base_4bit_loss
     assert (
         tuned_fp32_loss < 0.6 * base_fp32_loss

@@ -30,7 +30,8 @@ class Freeze:
             trainable = [trainable]
         if not trainable or not all(isinstance(p, str) and p.strip(". ") for p in trainable):
             raise ConfigError(
-                "model.adapter.trainable: give a non-empty list of name patterns, e.g. ['lm_head', 'layers.23']"
+                "model.adapter.trainable: give a non-empty list of name patterns, "
+                "e.g. ['lm_head', 'layers.23']"
             )
         self.trainable = list(trainable)
 
@@ -43,8 +44,9 @@ class Freeze:
         refused = [n for n in selected if quantized_params and isinstance(named[n], quantized_params)]
         if refused:
             raise ConfigError(
-                f"model.adapter.trainable selects quantized weights, which cannot train: {', '.join(refused[:4])}"
-                f"{' ...' if len(refused) > 4 else ''}. Select unquantized modules (lm_head, embed_tokens, norms) "
+                "model.adapter.trainable selects quantized weights, which cannot train: "
+                f"{', '.join(refused[:4])}{' ...' if len(refused) > 4 else ''}. "
+                "Select unquantized modules (lm_head, embed_tokens, norms) "
                 "or use LoRA on a quantized base (QLoRA), or quantizer=dict(type='NoQuant')."
             )
         for name, param in named.items():

@@ -125,6 +125,7 @@ def _refuse_dora_on_int8_cpu(model: Any) -> None:
         return
     raise ConfigError(
         "model.adapter.use_dora: DoRA on an 8-bit (BnB8bit) base does not run on CPU with the installed "
-        "peft/bitsandbytes (peft's CPU dequantization drops the int8 row scales, and the next forward fails). "
+        "peft/bitsandbytes (peft's CPU dequantization drops the int8 row scales, and the next forward "
+        "fails). "
         "Use DoRA with quantizer=dict(type='BnB4bit'), plain LoRA on the 8-bit base, or a GPU."
     )

@@ -14,7 +14,7 @@ from xtune.errors import ConfigError
 
 
 def configs_root() -> Path:
-    """The shipped ``configs/`` directory: ``$XTUNE_CONFIGS``, else the one next to the package, else ./configs."""
+    """The shipped ``configs/`` dir: ``$XTUNE_CONFIGS``, else the one beside the package, else ./configs."""
     if os.environ.get("XTUNE_CONFIGS"):
         return Path(os.environ["XTUNE_CONFIGS"])
     beside_package = Path(__file__).resolve().parents[2] / "configs"
@@ -22,7 +22,7 @@ def configs_root() -> Path:
 
 
 def config_names(root: Path | None = None) -> list[str]:
-    """Leaf config names relative to ``root`` without ``.py`` (``qwen1_5_14b_qlora``, ``demo/tiny_qwen_lora``)."""
+    """Leaf config names below ``root``, without ``.py`` (``qwen1_5_14b_qlora``, ``demo/tiny_qwen_lora``)."""
     root = root or configs_root()
     files = (p for p in root.rglob("*.py") if "_base_" not in p.relative_to(root).parts)
     return sorted(p.relative_to(root).with_suffix("").as_posix() for p in files)

@@ -97,11 +97,13 @@ class BnB4bit(_BnBQuantizer):
             raise ConfigError(f"model.quantizer.quant_type: expected 'nf4' or 'fp4', got {quant_type!r}")
         if compute_dtype != "auto" and compute_dtype not in DTYPE_NAMES:
             raise ConfigError(
-                f"model.quantizer.compute_dtype: expected 'auto' or one of {DTYPE_NAMES}, got {compute_dtype!r}"
+                f"model.quantizer.compute_dtype: expected 'auto' or one of {DTYPE_NAMES}, "
+                f"got {compute_dtype!r}"
             )
         if quant_storage != "auto" and quant_storage not in STORAGE_NAMES:
             raise ConfigError(
-                f"model.quantizer.quant_storage: expected 'auto' or one of {STORAGE_NAMES}, got {quant_storage!r}"
+                f"model.quantizer.quant_storage: expected 'auto' or one of {STORAGE_NAMES}, "
+                f"got {quant_storage!r}"
             )
         self.quant_type = quant_type
         self.double_quant = double_quant

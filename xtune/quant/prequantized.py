@@ -156,10 +156,16 @@ def check_prequantized(
         else "its name says so; its config.json is not available locally to confirm"
     )
     original = original_checkpoint(path)
+    suggested = original or "ORIGINAL_CHECKPOINT"
     if original and looks_local(original) and not os.path.isdir(os.path.expanduser(original)):
-        target = f"the original 16-bit checkpoint (probably `{_basename(original)}` on the Hugging Face hub)"
+        name = _basename(original)
+        target = (
+            f"the original 16-bit checkpoint it was made from (probably `{name}`: download it, or point "
+            f"{key} at your copy)"
+        )
+        suggested = f"/path/to/{name}"
     elif original:
-        target = f"the original 16-bit checkpoint, probably `{original}`"
+        target = f"the original 16-bit checkpoint it was made from (probably `{original}`)"
     else:
         target = "the original 16-bit (bf16/fp16) checkpoint it was made from"
     user_quant = ""
@@ -169,14 +175,13 @@ def check_prequantized(
             f"16-bit weights, not {found.name} ones, and xtune will not ignore that setting silently."
         )
     raise ModelLoadError(
-        f"{key}: `{path}` is a {found.name}-quantized checkpoint ({seen}).\n"
+        f"{key}: `{path}` is a pre-quantized checkpoint ({found.name}, {bits}): {seen}.\n"
         f"Why xtune stops: its weights were rounded to {bits} values when it was made, with information "
         f"lost, and are stored packed for {found.name} kernels; gradients cannot flow into them as trainable "
         f"weights.{user_quant}\n"
         f"Way forward: fine-tune {target} with QLoRA: bitsandbytes quantizes it to 4-bit NF4 at load time "
         f"and LoRA adapters train on top. Use a QLoRA config (`tools/list_cfg.py qlora`) or set "
-        f"model.quantizer=dict(type='BnB4bit') with a LoRA adapter, and "
-        f"--cfg-options {key}={original or 'ORIGINAL_CHECKPOINT'}."
+        f"model.quantizer=dict(type='BnB4bit') with a LoRA adapter, and --cfg-options {key}={suggested}."
     )
 
 
@@ -198,7 +203,8 @@ def _check_bnb_checkpoint(
     have = type(quantizer).__name__ if quantizer is not None else "NoQuant"
     if have != wanted:
         raise ConfigError(
-            f"model.quantizer: `{path}` is stored quantized by bitsandbytes ({bits}-bit), so it loads quantized "
+            f"model.quantizer: `{path}` is stored quantized by bitsandbytes ({bits}-bit), so it loads "
+            f"quantized "
             f"whatever model.quantizer says, and only adapters can train on it. Set "
             f"model.quantizer=dict(type='{wanted}') (with a LoRA adapter) to say so, or train the 16-bit "
             f"original instead."
@@ -238,7 +244,7 @@ def _basename(path: str) -> str:
 
 
 def check_model_cfg(model_cfg: Any) -> None:
-    """:func:`check_prequantized` for a config's ``model`` dict (its ``path`` and ``quantizer``), for the CLI."""
+    """:func:`check_prequantized` for a config's ``model`` dict (``path`` and ``quantizer``), for the CLI."""
     from xtune.registry import QUANTIZERS
 
     quantizer = model_cfg.get("quantizer")
