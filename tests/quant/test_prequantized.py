@@ -134,3 +134,32 @@ def test_tools_train_script_exits_nonzero_for_a_gptq_dir(repo, tmp_path):
     assert "pre-quantized checkpoint (GPTQ, 4-bit)" in result.stderr
     assert "rounded to 4-bit values" in result.stderr
     assert "probably `Qwen1.5-72B-Chat`" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_checkpoint_saved_by_bitsandbytes_trains_with_the_matching_quantizer(tiny_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from xtune.model import SupervisedFinetune
+
+    saved = tmp_path / "tiny-bnb-4bit"
+    config = BnB4bit().hf_quantization_config(torch.float32)
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir, quantization_config=config).save_pretrained(saved)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (saved / name).write_bytes((tiny_model_dir / name).read_bytes())
+    with pytest.raises(ConfigError, match="double_quant=True"):
+        SupervisedFinetune(path=str(saved), quantizer=dict(type="BnB4bit", double_quant=False))
+    model = SupervisedFinetune(
+        path=str(saved), quantizer=dict(type="BnB4bit"), adapter=dict(type="LoRA", r=4)
+    )
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    ids = torch.randint(3, 380, (2, 12))
+    losses = []
+    for _ in range(5):
+        loss = model(input_ids=ids, labels=ids)["loss"]
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(float(loss))
+    assert losses[-1] < 0.95 * losses[0], losses

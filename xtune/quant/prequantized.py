@@ -216,6 +216,13 @@ def _check_bnb_checkpoint(
             f"{quantizer.quant_type}; an already-quantized checkpoint cannot be re-quantized. "
             f"Set model.quantizer.quant_type='{quant_type}'."
         )
+    double = quant.get("bnb_4bit_use_double_quant")
+    if bits == 4 and double is not None and getattr(quantizer, "double_quant", double) != double:
+        raise ConfigError(
+            f"model.quantizer.double_quant: `{path}` was saved with double_quant={double}, but the config "
+            f"asks for {quantizer.double_quant}; an already-quantized checkpoint keeps its own. "
+            f"Set model.quantizer.double_quant={double}."
+        )
 
 
 def _is_bnb(quant: dict) -> bool:
