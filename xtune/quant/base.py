@@ -23,6 +23,10 @@ class Quantizer(Protocol):
     def hf_quantization_config(self, compute_dtype: Any, shards_params: bool = False) -> Any:
         """The ``quantization_config`` passed to ``from_pretrained`` (None for no quantization)."""
 
+    # A quantized implementation also offers ``prepare_for_training(model, gradient_checkpointing) -> model``
+    # (freeze the base, upcast what stays unquantized, enable checkpointing) and may offer
+    # ``bits_per_unquantized_param()`` for the planner; see xtune/quant/bnb.py.
+
 
 @QUANTIZERS.register_module()
 class NoQuant:
