@@ -93,3 +93,39 @@ def test_optimizer_keys_are_validated(tmp_path):
     )
     with pytest.raises(ConfigError, match="momentum"):
         validate_config(load_config(path))
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "quantized,shards,expected", [(True, False, {"": 0}), (True, True, None), (False, False, None)]
+)
+def test_quantized_models_load_straight_onto_the_gpu(
+    monkeypatch, tiny_model_dir, quantized, shards, expected
+):
+    """bitsandbytes quantizes on the GPU as weights land: no 16-bit copy of the model in CPU RAM first."""
+    import transformers
+
+    from xtune.model.loading import load_causal_lm
+
+    seen = {}
+
+    def fake_from_pretrained(path, **kwargs):
+        seen.update(kwargs)
+        raise _Captured
+
+    class Quantizer:
+        def __init__(self):
+            self.quantized = quantized
+
+        def hf_quantization_config(self, dtype, shards_params=False):
+            return None
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", fake_from_pretrained)
+    with pytest.raises(_Captured):
+        load_causal_lm(TINY, Quantizer(), adapter=None, dtype=torch.bfloat16, shards_params=shards)
+    assert seen.get("device_map") == expected

@@ -39,6 +39,10 @@ def load_causal_lm(
     attn_implementation = resolve_attn_implementation(attn_implementation, dtype)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    if device_map is None and quantizer.quantized and not shards_params and torch.cuda.is_available():
+        # bitsandbytes quantizes weights as they land on the GPU: load straight onto this process's
+        # device (set per rank by the launcher) instead of holding the 16-bit model in CPU RAM first.
+        device_map = {"": torch.cuda.current_device()}
     if device_map is not None:
         kwargs["device_map"] = device_map
     quant_config = quantizer.hf_quantization_config(dtype, shards_params=shards_params)
