@@ -118,3 +118,49 @@ def test_convert_full_finetune_checkpoint_to_hf_model(repo, train, tmp_path, tin
         torch.testing.assert_close(tensor, weights[f"llm.{name}"].to(torch.bfloat16), rtol=0, atol=0)
     exported = AutoModelForCausalLM.from_pretrained(work / "hf", dtype=torch.bfloat16)
     torch.testing.assert_close(_logits(model, tiny_tokenizer), _logits(exported, tiny_tokenizer))
+
+
+def test_qlora_checkpoint_converts_and_merges_onto_the_16bit_base(
+    repo, train, tmp_path, tiny_model_dir, tiny_tokenizer
+):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    config = repo / "configs/demo/tiny_qwen_qlora.py"
+    code, work = train(
+        config, "train_cfg.max_iters=4", "default_hooks.checkpoint.interval=4", "chat_prompts=[]"
+    )
+    assert code == 0
+    adapter = tmp_path / "adapter"
+    assert convert([str(work / "iter_4.pth"), "--config", str(config), "--out", str(adapter)]) == 0
+    converted = load_file(adapter / "adapter_model.safetensors")
+    exported = load_file(work / "hf" / "adapter_model.safetensors")
+    # the training export also carries the frozen 16-bit head (peft saves embedding layers that are LoRA
+    # targets); the converted adapter holds only what trained
+    assert set(exported) - set(converted) == {"base_model.model.lm_head.base_layer.weight"}
+    for key, tensor in converted.items():
+        torch.testing.assert_close(tensor, exported[key], rtol=0, atol=0)
+
+    merged = tmp_path / "merged"
+    assert (
+        merge(
+            [
+                "--base",
+                "embedded:tiny-qwen2",
+                "--adapter",
+                str(adapter),
+                "--out",
+                str(merged),
+                "--dtype",
+                "fp32",
+            ]
+        )
+        == 0
+    )
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    plain = _logits(base, tiny_tokenizer)
+    expected = _logits(PeftModel.from_pretrained(base, str(adapter)), tiny_tokenizer)
+    torch.testing.assert_close(
+        _logits(AutoModelForCausalLM.from_pretrained(merged), tiny_tokenizer), expected
+    )
+    assert (expected - plain).abs().max() > 1e-3

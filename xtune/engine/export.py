@@ -95,7 +95,10 @@ def convert_checkpoint(
             peft_config.base_model_name_or_path = (
                 base_path if _is_embedded(model_cfg.path) else model_cfg.path
             )
-        model.save_pretrained(out_dir, safe_serialization=True)
+        # peft's "auto" also saves the *base* embedding/head weights whenever `lm_head` or `embed_tokens` is
+        # a LoRA target; they are frozen and unchanged (xtune never resizes the vocabulary) and would be
+        # the only base weights an adapter needs, so they stay out: the adapter loads on the base as is.
+        model.save_pretrained(out_dir, safe_serialization=True, save_embedding_layers=False)
         kind = "adapter"
     else:
         if {n for n, _ in model.named_parameters()} - set(tensors):
