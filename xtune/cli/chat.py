@@ -2,7 +2,8 @@
 
 MODEL is a Hugging Face model (local dir or hub id, e.g. a merged model), or a PEFT adapter directory
 (its base is read from ``adapter_config.json``). With ``--prompt`` it answers once and exits; without, it
-reads turns from the terminal (``/reset`` clears the history, ``/exit`` or Ctrl-D quits). Replies stream
+reads turns from the terminal (``/reset`` clears the history, Ctrl-C stops a reply, ``/exit`` or Ctrl-D
+quits). Replies stream
 as they are generated and end at the template's end-of-turn token (``<|im_end|>`` for Qwen).
 """
 
@@ -118,5 +119,9 @@ def interactive(model: Any, tokenizer: Any, args: argparse.Namespace) -> int:
             continue
         if not command:
             continue
-        result = reply(model, tokenizer, args, history, prompt)
+        try:
+            result = reply(model, tokenizer, args, history, prompt)
+        except KeyboardInterrupt:  # Ctrl-C stops this reply, not the session
+            print("\n[interrupted]", file=sys.stderr)
+            continue
         history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": result.text}]
