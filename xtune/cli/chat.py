@@ -3,8 +3,8 @@
 MODEL is a Hugging Face model (local dir or hub id, e.g. a merged model), or a PEFT adapter directory
 (its base is read from ``adapter_config.json``). With ``--prompt`` it answers once and exits; without, it
 reads turns from the terminal (``/reset`` clears the history, Ctrl-C stops a reply, ``/exit`` or Ctrl-D
-quits). Replies stream
-as they are generated and end at the template's end-of-turn token (``<|im_end|>`` for Qwen).
+quits). Replies stream as they are generated and end at the template's end-of-turn token (``<|im_end|>``
+for Qwen).
 """
 
 from __future__ import annotations
