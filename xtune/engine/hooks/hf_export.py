@@ -68,5 +68,9 @@ def export_hf(model, target: str, state_dict: dict | None = None) -> None:
 
     os.makedirs(target, exist_ok=True)
     kwargs = {} if state_dict is None else {"state_dict": state_dict}
+    if hasattr(model.llm, "peft_config"):
+        # xtune never resizes the vocabulary, so the frozen embeddings/head need not travel with the
+        # adapter (peft would otherwise copy them whenever lm_head carries a LoRA: ~1.5 GB on 14B).
+        kwargs["save_embedding_layers"] = False
     model.llm.save_pretrained(target, safe_serialization=True, **kwargs)
     load_tokenizer(model.path).save_pretrained(target)
