@@ -75,7 +75,13 @@ def test_missing_config_file_is_clear(tmp_path):
 def test_train_cli_typo_exits_2_before_loading_anything(repo):
     env = {**os.environ, "PYTHONPATH": str(repo)}
     result = subprocess.run(
-        [sys.executable, "tools/train.py", "configs/demo/tiny_qwen_lora.py", "--cfg-options", "model.adapter.rnak=8"],
+        [
+            sys.executable,
+            "tools/train.py",
+            "configs/demo/tiny_qwen_lora.py",
+            "--cfg-options",
+            "model.adapter.rnak=8",
+        ],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -88,6 +94,8 @@ def test_train_cli_typo_exits_2_before_loading_anything(repo):
 
 
 def test_merging_a_dict_into_a_base_string_explains_delete(tmp_path, repo):
-    path = _write_config(tmp_path, repo, "train_dataloader = dict(dataset=dict(format=dict(type='alpaca')))\n")
+    path = _write_config(
+        tmp_path, repo, "train_dataloader = dict(dataset=dict(format=dict(type='alpaca')))\n"
+    )
     with pytest.raises(ConfigError, match="_delete_=True"):
         load_config(path)

@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     from xtune.hub import resolve_model_path
     from xtune.quant.prequantized import check_model_cfg
 
-    check_model_cfg(cfg.model)  # refuse GPTQ/AWQ/... checkpoints from config.json or name, before any download
+    check_model_cfg(
+        cfg.model
+    )  # refuse GPTQ/AWQ/... checkpoints from config.json or name, before any download
     if not args.skip_preflight:
         from xtune.planner.preflight import preflight
 

@@ -46,12 +46,43 @@ SLOT_REGISTRIES: dict[str, Registry] = {
 
 # Top-level keys xtune or mmengine's Runner understand; a near miss of one of them is an error.
 KNOWN_TOP_LEVEL = {
-    "model", "tokenizer", "strategy", "precision", "gpus", "train_dataloader", "val_dataloader",
-    "test_dataloader", "train_cfg", "val_cfg", "test_cfg", "optim_wrapper", "param_scheduler",
-    "default_hooks", "custom_hooks", "env_cfg", "log_processor", "log_level", "load_from", "resume",
-    "randomness", "visualizer", "vis_backends", "work_dir", "default_scope", "custom_imports",
-    "launcher", "experiment_name", "auto_scale_lr", "val_evaluator", "test_evaluator", "data_preprocessor",
-    "model_wrapper_cfg", "cfg", "dataset", "evaluation", "chat_prompts",
+    "model",
+    "tokenizer",
+    "strategy",
+    "precision",
+    "gpus",
+    "train_dataloader",
+    "val_dataloader",
+    "test_dataloader",
+    "train_cfg",
+    "val_cfg",
+    "test_cfg",
+    "optim_wrapper",
+    "param_scheduler",
+    "default_hooks",
+    "custom_hooks",
+    "env_cfg",
+    "log_processor",
+    "log_level",
+    "load_from",
+    "resume",
+    "randomness",
+    "visualizer",
+    "vis_backends",
+    "work_dir",
+    "default_scope",
+    "custom_imports",
+    "launcher",
+    "experiment_name",
+    "auto_scale_lr",
+    "val_evaluator",
+    "test_evaluator",
+    "data_preprocessor",
+    "model_wrapper_cfg",
+    "cfg",
+    "dataset",
+    "evaluation",
+    "chat_prompts",
 }
 
 
@@ -177,7 +208,9 @@ def _check_component(path: str, node: Mapping, files: list[Path], overridden: se
                 continue
             close = _suggest(key, list(params))
             hint = f"; did you mean `{close}`?" if close else ""
-            accepted = ", ".join(n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL)
+            accepted = ", ".join(
+                n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL
+            )
             problems.append(
                 f"{full}: unknown key `{key}` for {label}{hint} (accepted: {accepted})"
                 + _where(key, files, overridden, full)

@@ -29,7 +29,9 @@ class WeightsOnlyCheckpointHook(Hook):
             return
         hub["log_scalars"] = {key: _buffer_to_plain(buf) for key, buf in hub["log_scalars"].items()}
         # numpy scalars (e.g. the ETA) would need numpy globals allow-listed; plain floats need none.
-        hub["runtime_info"] = {key: _numpy_to_python(value) for key, value in hub.get("runtime_info", {}).items()}
+        hub["runtime_info"] = {
+            key: _numpy_to_python(value) for key, value in hub.get("runtime_info", {}).items()
+        }
 
     def after_load_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         hub = checkpoint.get("message_hub")

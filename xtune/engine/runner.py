@@ -28,7 +28,9 @@ def resolve_precision(precision: str, device: str) -> str:
         raise ConfigError(f"precision: expected one of auto, fp32, bf16, fp16; got {precision!r}")
     if precision != "auto":
         if device == "cpu" and precision != "fp32":
-            raise ConfigError(f"precision: {precision} mixed precision needs a GPU; use 'fp32' or 'auto' on CPU")
+            raise ConfigError(
+                f"precision: {precision} mixed precision needs a GPU; use 'fp32' or 'auto' on CPU"
+            )
         return precision
     if device == "cpu":
         return "fp32"
@@ -61,7 +63,9 @@ def fit_schedulers_to_max_iters(cfg: Config) -> None:
     cfg.param_scheduler = fitted
 
 
-def check_strategy(cfg: Config, launcher: str, device: str | None = None, precision: str | None = None) -> Any:
+def check_strategy(
+    cfg: Config, launcher: str, device: str | None = None, precision: str | None = None
+) -> Any:
     """Build the config's strategy and enforce the compatibility rules (strategy, launcher, model).
 
     Raises one :class:`ConfigError` listing every problem, before any weight is loaded.
