@@ -178,10 +178,13 @@ def _memory_start() -> int:
     return torch.cuda.memory_allocated()
 
 
-def _memory_peak(start: int) -> int | None:
+def _memory_peak(start: int) -> tuple[int | None, int | None]:
+    """Peak bytes allocated by tensors since ``start``, and the allocator's peak reserved bytes."""
     import torch
 
-    return torch.cuda.max_memory_allocated() - start if torch.cuda.is_available() else None
+    if not torch.cuda.is_available():
+        return None, None
+    return torch.cuda.max_memory_allocated() - start, torch.cuda.max_memory_reserved()
 
 
 # -- the recipe ------------------------------------------------------------------------------------------
@@ -269,7 +272,7 @@ def run_xtune(model_dir: str, recipe: dict, data: dict, warmup: int, steps: int)
         del runner
     peak = _memory_peak(start_mem)
     _free()
-    return _result(stamps, begin, warmup, steps, data, peak, flops, attn)
+    return _result(stamps, begin, warmup, steps, data, *peak, flops, attn)
 
 
 def run_hf(model_dir: str, recipe: dict, data: dict, warmup: int, steps: int) -> dict:
@@ -354,7 +357,7 @@ def run_hf(model_dir: str, recipe: dict, data: dict, warmup: int, steps: int) ->
     peak = _memory_peak(start_mem)
     _free()
     stamps[0] = (stamps[0][0], first_loss[0] if first_loss else math.nan)
-    return _result(stamps, begin, warmup, steps, data, peak, flops, attn)
+    return _result(stamps, begin, warmup, steps, data, *peak, flops, attn)
 
 
 def _stack(rows: list[dict]) -> dict:
@@ -389,7 +392,7 @@ def _step_flops(model: Any, data: dict) -> float:
         )
 
 
-def _result(stamps, begin, warmup, steps, data, peak, flops, attn) -> dict:
+def _result(stamps, begin, warmup, steps, data, peak, reserved, flops, attn) -> dict:
     times = [stamps[i][0] - stamps[i - 1][0] for i in range(warmup, warmup + steps)] if warmup else []
     if not warmup:  # the first step's time includes nothing before it; use the steps after it
         times = [stamps[i][0] - stamps[i - 1][0] for i in range(1, len(stamps))]
@@ -399,6 +402,7 @@ def _result(stamps, begin, warmup, steps, data, peak, flops, attn) -> dict:
         "tokens_per_s": tokens / elapsed,
         "step_s": median(times),
         "peak_bytes": peak,
+        "peak_reserved_bytes": reserved,
         "tflops_per_s": flops * len(times) / elapsed / 1e12,
         "first_loss": stamps[0][1],
         "total_s": stamps[-1][0] - begin,
@@ -468,7 +472,10 @@ def run_case(
         case["first_loss_abs_diff"] = abs(x["first_loss"] - h["first_loss"])
     estimate = case["planner"].get("total_bytes")
     if estimate and case.get("xtune", {}).get("peak_bytes"):
-        case["planner_over_measured"] = estimate / case["xtune"]["peak_bytes"]
+        # the planner adds a fixed runtime overhead (CUDA context, fragmentation) that tensor
+        # allocations do not include: compare like with like
+        overhead = case["planner"].get("parts", {}).get("overhead", 0)
+        case["planner_over_measured"] = (estimate - overhead) / case["xtune"]["peak_bytes"]
     return case
 
 

@@ -134,11 +134,16 @@ class SupervisedFinetune(BaseModel):
         """Set train/eval mode; a no-op when every module already is in ``mode``.
 
         mmengine's train loop calls ``model.train()`` before every iteration; re-setting the flag on
-        each of a model's hundreds of modules costs ~0.5 ms a step, checking them costs a third of it.
+        each of a model's hundreds of modules costs ~0.5 ms a step, this check a fifth of it (a plain
+        walk over ``_modules``: ``self.modules()`` would build every module's dotted name).
         """
-        if all(module.training == mode for module in self.modules()):
-            return self
-        return super().train(mode)
+        stack: list[torch.nn.Module] = [self]
+        while stack:
+            module = stack.pop()
+            if module.training != mode:
+                return super().train(mode)
+            stack.extend(child for child in module._modules.values() if child is not None)
+        return self
 
     def hf_model(self) -> Any:
         """The underlying ``transformers`` model (inside the peft wrapper when there is one)."""
