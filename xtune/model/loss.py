@@ -52,9 +52,10 @@ class ChunkedCrossEntropy:
       against 4 for recomputing logits in backward, same memory bound.
     - **liger** (``use_liger`` None/True, liger-kernel installed, CUDA, plain head): liger's fused
       Triton kernel.
-    - **checkpointed** (any other head, e.g. a LoRA-wrapped ``lm_head``, or a ZeRO-3/FSDP-sharded
-      weight that only the module's own forward may gather): ``head(chunk)`` and its loss under
-      ``torch.utils.checkpoint``, recomputed chunk by chunk in backward.
+    - **checkpointed** (any other head, e.g. a LoRA-wrapped ``lm_head``): ``head(chunk)`` and its
+      loss under ``torch.utils.checkpoint``, recomputed chunk by chunk in backward.
+    - **sharded** (ZeRO-3/FSDP-partitioned head weights): gathered once per call, never per chunk
+      (ranks hold different token counts; see ``_sharded_loss``).
 
     Args:
         chunk_size: trained tokens per chunk.
@@ -85,22 +86,47 @@ class ChunkedCrossEntropy:
             index = valid.nonzero().squeeze(1)
             hidden, targets = hidden.index_select(0, index), targets.index_select(0, index)
 
-        linear = _plain_linear(head)
+        inner = _unwrap(head)
+        if _sharded(inner):
+            return self._sharded_loss(hidden, head, inner, targets)
+        linear = inner if _is_plain_linear(inner) else None
         if linear is not None and self._liger_wanted(hidden):
             self.last_path = "liger"
             return _liger_loss(hidden, linear, targets)
         if linear is not None:
             self.last_path = "fused"
-            weight, bias = linear.weight, linear.bias
-            dtype = _compute_dtype(hidden, weight)
-            needs_grad = torch.is_grad_enabled() and (
-                hidden.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-            )
-            return _FusedLinearCrossEntropy.apply(
-                hidden, weight, bias, targets, self.chunk_size, dtype, needs_grad
-            )
+            return self._fused(hidden, linear, targets)
         self.last_path = "checkpointed"
         return _checkpointed_loss(hidden, head, targets, self.chunk_size)
+
+    def _fused(self, hidden: torch.Tensor, linear: nn.Linear, targets: torch.Tensor) -> torch.Tensor:
+        weight, bias = linear.weight, linear.bias
+        dtype = _compute_dtype(hidden, weight)
+        needs_grad = torch.is_grad_enabled() and (
+            hidden.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+        )
+        return _FusedLinearCrossEntropy.apply(
+            hidden, weight, bias, targets, self.chunk_size, dtype, needs_grad
+        )
+
+    def _sharded_loss(self, hidden: torch.Tensor, head: nn.Module, inner: nn.Module, targets: torch.Tensor):
+        """A head whose weights are partitioned across ranks (DeepSpeed ZeRO-3, FSDP).
+
+        Gathering them is a collective every rank must call equally often, while the chunk count
+        follows each rank's own number of trained tokens: never gather per chunk. A frozen plain head
+        (LoRA, QLoRA) is gathered once and runs the fused chunked path; any other head runs once, over
+        the trained tokens, through its own forward, where the sharding framework gathers its weights
+        and routes their gradients.
+        """
+        trains = any(p.requires_grad for p in inner.parameters())
+        if not trains and _is_plain_linear(inner, allow_sharded=True) and _zero3(inner):
+            import deepspeed
+
+            self.last_path = "sharded-fused"
+            with deepspeed.zero.GatheredParameters(list(inner.parameters()), modifier_rank=None):
+                return self._fused(hidden, inner, targets)
+        self.last_path = "sharded-whole"
+        return F.cross_entropy(head(hidden).float(), targets)
 
     def _liger_wanted(self, hidden: torch.Tensor) -> bool:
         if self.use_liger is False:
@@ -133,29 +159,34 @@ def _liger_loss(hidden: torch.Tensor, linear: nn.Linear, targets: torch.Tensor) 
     return out[0] if isinstance(out, tuple) else out
 
 
-def _plain_linear(head: nn.Module) -> nn.Linear | None:
-    """The ``nn.Linear`` whose weight the fused path may read directly, or None.
-
-    A peft ``ModulesToSaveWrapper`` is looked through to the copy its forward would use. Quantized
-    (bitsandbytes) and LoRA-wrapped heads override ``forward`` and are not plain; neither are
-    weights that only exist whole inside the module's own forward (DeepSpeed ZeRO-3, FSDP DTensors).
-    """
+def _unwrap(head: nn.Module) -> nn.Module:
+    """The module a peft ``ModulesToSaveWrapper`` would run (its trained copy or the original)."""
     if hasattr(head, "modules_to_save") and hasattr(head, "original_module"):
         active = list(getattr(head, "active_adapters", []) or [])
         if getattr(head, "disable_adapters", False) or not active:
-            head = head.original_module
-        elif len(active) == 1 and active[0] in head.modules_to_save:
-            head = head.modules_to_save[active[0]]
-        else:
-            return None
-    if not isinstance(head, nn.Linear) or type(head).forward is not nn.Linear.forward:
-        return None
-    weight = head.weight
-    if hasattr(weight, "ds_id") or type(weight.data) is not torch.Tensor:
-        return None
-    if tuple(weight.shape) != (head.out_features, head.in_features):
-        return None
+            return head.original_module
+        if len(active) == 1 and active[0] in head.modules_to_save:
+            return head.modules_to_save[active[0]]
     return head
+
+
+def _zero3(module: nn.Module) -> bool:
+    return any(hasattr(p, "ds_id") for p in module.parameters())
+
+
+def _sharded(module: nn.Module) -> bool:
+    """Weights that only exist whole inside a collective (DeepSpeed ZeRO-3 partitions, FSDP DTensors)."""
+    return any(hasattr(p, "ds_id") or type(p.data) is not torch.Tensor for p in module.parameters())
+
+
+def _is_plain_linear(module: nn.Module, allow_sharded: bool = False) -> bool:
+    """An ``nn.Linear`` whose weight the fused path may read directly.
+
+    Quantized (bitsandbytes) and LoRA-wrapped heads override ``forward`` and are not plain.
+    """
+    if not isinstance(module, nn.Linear) or type(module).forward is not nn.Linear.forward:
+        return False
+    return allow_sharded or tuple(module.weight.shape) == (module.out_features, module.in_features)
 
 
 def _compute_dtype(hidden: torch.Tensor, weight: torch.Tensor) -> torch.dtype:
