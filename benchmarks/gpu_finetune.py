@@ -436,8 +436,26 @@ def planner_estimate(model_dir: str, recipe: dict, data: dict, capacity: int) ->
 
 
 # -- driver ----------------------------------------------------------------------------------------------
+def run_size(
+    label: str, fields: dict, methods: list[str], args: argparse.Namespace, peak: float | None
+) -> list:
+    """Build one random checkpoint of this shape, then run every method on it."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    with tempfile.TemporaryDirectory(dir=args.tmp_dir) as model_dir:
+        dtype = torch.bfloat16 if gpu and torch.cuda.is_bf16_supported() else torch.float32
+        built = time.perf_counter()
+        params = save_random_model(fields, model_dir, dtype, "cuda" if gpu else "cpu")
+        build_s = time.perf_counter() - built
+        return [
+            {**run_case(label, fields, model_dir, method, args, peak), "params": params, "build_s": build_s}
+            for method in methods
+        ]
+
+
 def run_case(
-    label: str, fields: dict, method: str, args: argparse.Namespace, peak_tflops: float | None
+    label: str, fields: dict, model_dir: str, method: str, args: argparse.Namespace, peak_tflops: float | None
 ) -> dict:
     import torch
 
@@ -451,18 +469,13 @@ def run_case(
     )
     case: dict[str, Any] = {"model": label, "method": method, "seq_len": args.seq_len,
                             "batch_size": args.batch_size, "gradient_checkpointing": gradient_checkpointing(recipe)}  # fmt: skip
-    with tempfile.TemporaryDirectory(dir=args.tmp_dir) as model_dir:
-        dtype = torch.bfloat16 if gpu and torch.cuda.is_bf16_supported() else torch.float32
-        built = time.perf_counter()
-        case["params"] = save_random_model(fields, model_dir, dtype, "cuda" if gpu else "cpu")
-        case["build_s"] = time.perf_counter() - built
-        capacity = torch.cuda.get_device_properties(0).total_memory if gpu else 80 * 2**30
-        case["planner"] = planner_estimate(model_dir, recipe, data, capacity)
-        for side in args.sides:
-            runner = run_xtune if side == "xtune" else run_hf
-            result = runner(model_dir, recipe, data, args.warmup, args.steps)
-            result["mfu"] = result["tflops_per_s"] / peak_tflops if peak_tflops else None
-            case[side] = result
+    capacity = torch.cuda.get_device_properties(0).total_memory if gpu else 80 * 2**30
+    case["planner"] = planner_estimate(model_dir, recipe, data, capacity)
+    for side in args.sides:
+        runner = run_xtune if side == "xtune" else run_hf
+        result = runner(model_dir, recipe, data, args.warmup, args.steps)
+        result["mfu"] = result["tflops_per_s"] / peak_tflops if peak_tflops else None
+        case[side] = result
     if "xtune" in case and "hf" in case:
         x, h = case["xtune"], case["hf"]
         case["speedup"] = x["tokens_per_s"] / h["tokens_per_s"]
@@ -524,9 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # libraries' prints and loggers: stdout stays for the result
-        cases = [
-            run_case(label, fields, method, args, peak) for label, fields in shapes for method in methods
-        ]
+        cases = [case for label, fields in shapes for case in run_size(label, fields, methods, args, peak)]
     out = {
         "benchmark": "gpu_finetune",
         "cases": cases,
