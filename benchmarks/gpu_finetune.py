@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import math
 import os
 import sys
@@ -117,26 +118,26 @@ class TokenRows:
 
 
 def _register_components() -> tuple[str, str]:
-    """Register the benchmark's dataset and step clock in xtune's registries (once)."""
+    """Register the benchmark's dataset and step clock in xtune's registries.
+
+    Once per loaded copy of this module, replacing an earlier copy's classes (``force``): the clock
+    must append to this copy's ``_CLOCK``.
+    """
+    global _REGISTERED
     from mmengine.dataset import BaseDataset  # noqa: F401  (registers mmengine's DATASETS)
     from mmengine.hooks import Hook
     from torch.utils.data import Dataset
 
     from xtune.registry import DATASETS, HOOKS
 
-    if DATASETS.get("BenchmarkTokenRows") is None:
+    if not _REGISTERED:
 
         class BenchmarkTokenRows(TokenRows, Dataset):
+            # already tokens: the tokenizer the engine fills in is not used
             def __init__(
                 self, rows: int, seq_len: int, vocab_size: int, tokenizer: str | None = None
             ) -> None:
-                super().__init__(
-                    rows, seq_len, vocab_size
-                )  # already tokens: the engine's tokenizer is unused
-
-        DATASETS.register_module(name="BenchmarkTokenRows", module=BenchmarkTokenRows)
-
-    if HOOKS.get("BenchmarkStepClock") is None:
+                super().__init__(rows, seq_len, vocab_size)
 
         class BenchmarkStepClock(Hook):
             priority = "LOWEST"
@@ -145,10 +146,13 @@ def _register_components() -> tuple[str, str]:
                 loss = outputs.get("loss") if outputs else None
                 _CLOCK.append((_sync_time(), float(loss.detach()) if loss is not None else math.nan))
 
-        HOOKS.register_module(name="BenchmarkStepClock", module=BenchmarkStepClock)
+        DATASETS.register_module(name="BenchmarkTokenRows", module=BenchmarkTokenRows, force=True)
+        HOOKS.register_module(name="BenchmarkStepClock", module=BenchmarkStepClock, force=True)
+        _REGISTERED = True
     return "BenchmarkTokenRows", "BenchmarkStepClock"
 
 
+_REGISTERED = False
 _CLOCK: list[tuple[float, float]] = []
 
 
@@ -448,10 +452,23 @@ def run_size(
         built = time.perf_counter()
         params = save_random_model(fields, model_dir, dtype, "cuda" if gpu else "cpu")
         build_s = time.perf_counter() - built
-        return [
-            {**run_case(label, fields, model_dir, method, args, peak), "params": params, "build_s": build_s}
-            for method in methods
-        ]
+        cases = []
+        for method in methods:
+            cases.append({**run_case(label, fields, model_dir, method, args, peak), "params": params,
+                          "build_s": build_s})  # fmt: skip
+            _checkpoint_out(cases)
+        return cases
+
+
+_DONE: list[dict] = []
+
+
+def _checkpoint_out(cases: list[dict]) -> None:
+    """Write the cases finished so far to ``$OUT/gpu_finetune_partial.json`` (a lease can end mid-run)."""
+    out = os.environ.get("OUT")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "gpu_finetune_partial.json").write_text(json.dumps(_DONE + cases, default=str))
 
 
 def run_case(
@@ -473,10 +490,18 @@ def run_case(
     case["planner"] = planner_estimate(model_dir, recipe, data, capacity)
     for side in args.sides:
         runner = run_xtune if side == "xtune" else run_hf
-        result = runner(model_dir, recipe, data, args.warmup, args.steps)
+        try:
+            result = runner(model_dir, recipe, data, args.warmup, args.steps)
+        except Exception as exc:  # one failed run (an OOM, a library mismatch) must not lose the others
+            import traceback
+
+            traceback.print_exc()
+            _free()
+            case[side] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+            continue
         result["mfu"] = result["tflops_per_s"] / peak_tflops if peak_tflops else None
         case[side] = result
-    if "xtune" in case and "hf" in case:
+    if "tokens_per_s" in case.get("xtune", {}) and "tokens_per_s" in case.get("hf", {}):
         x, h = case["xtune"], case["hf"]
         case["speedup"] = x["tokens_per_s"] / h["tokens_per_s"]
         case["memory_ratio"] = (
@@ -537,7 +562,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # libraries' prints and loggers: stdout stays for the result
-        cases = [case for label, fields in shapes for case in run_size(label, fields, methods, args, peak)]
+        cases = []
+        for label, fields in shapes:
+            cases += run_size(label, fields, methods, args, peak)
+            _DONE[:] = cases
     out = {
         "benchmark": "gpu_finetune",
         "cases": cases,
@@ -551,6 +579,11 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         for side in args.sides:
             r = case[side]
+            if "error" in r:
+                rows.append(
+                    {"model": case["model"], "method": case["method"], "side": side, "tokens/s": "error"}
+                )
+                continue
             rows.append({
                 "model": case["model"], "method": case["method"], "side": side, "tokens/s": r["tokens_per_s"],
                 "peak GiB": r["peak_bytes"] / 2**30 if r["peak_bytes"] else None,

@@ -144,13 +144,18 @@ _ACTIVE: list[Interleaver] = []
 
 
 def _register_hook() -> str:
-    """Register (once) the hook that runs after every other hook and hands over to the Interleaver."""
+    """Register the hook that runs after every other hook and hands over to the Interleaver.
+
+    Once per loaded copy of this module, replacing an earlier copy's class (``force``): the hook must
+    see this copy's ``_ACTIVE``.
+    """
+    global _REGISTERED
     from mmengine.hooks import Hook
 
     from xtune.registry import HOOKS
 
     name = "BenchmarkInterleaveHook"
-    if HOOKS.get(name) is None:
+    if not _REGISTERED:
 
         class BenchmarkInterleaveHook(Hook):
             priority = "LOWEST"
@@ -159,8 +164,12 @@ def _register_hook() -> str:
                 loss = float(outputs["loss"].detach()) if outputs and "loss" in outputs else float("nan")
                 _ACTIVE[-1].after_iter(batch_idx + 1, loss)
 
-        HOOKS.register_module(name=name, module=BenchmarkInterleaveHook)
+        HOOKS.register_module(name=name, module=BenchmarkInterleaveHook, force=True)
+        _REGISTERED = True
     return name
+
+
+_REGISTERED = False
 
 
 def plain_settings(cfg: Any, pad_id: int) -> dict:

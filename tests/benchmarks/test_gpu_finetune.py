@@ -40,3 +40,21 @@ def test_gpu_finetune_tiny_json(repo, capsys, tmp_path, monkeypatch):
             assert result["peak_bytes"] is None  # CPU: no CUDA allocator to ask
         # the same random checkpoint, rows and LoRA start: both sides' first loss is the base model's
         assert case["first_loss_abs_diff"] < 1e-4
+
+
+@pytest.mark.slow
+def test_gpu_finetune_keeps_going_when_one_run_fails(repo, capsys, tmp_path, monkeypatch):
+    """A GPU lease is short: one failed run is recorded and the others still report."""
+    monkeypatch.setenv("OUT", str(tmp_path / "out"))
+    bench = _load(repo, "gpu_finetune")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(bench, "run_hf", broken)
+    assert bench.main(["--tiny", "--json", "--methods", "lora"]) == 0
+    (case,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["cases"]
+    assert "out of memory" in case["hf"]["error"] and "speedup" not in case
+    assert _positive(case["xtune"]["tokens_per_s"])
+    partial = json.loads((tmp_path / "out" / "gpu_finetune_partial.json").read_text())
+    assert [c["method"] for c in partial] == ["lora"]
