@@ -12,16 +12,19 @@ from xtune.errors import XtuneError
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     """``CONFIG`` and ``--cfg-options k=v ...`` as in every config-taking verb."""
+    parser.add_argument("config", help="path to an xtune config file")
+    add_cfg_options(parser)
+
+
+def add_cfg_options(
+    parser: argparse.ArgumentParser,
+    help: str = "override config keys, e.g. model.path=/models/Qwen1.5-14B-Chat train_cfg.max_iters=100",
+) -> None:
+    """``--cfg-options k=v ...`` (mmengine's ``DictAction``: ``a.b=1 c=[x,y]``)."""
     from mmengine.config import DictAction
 
-    parser.add_argument("config", help="path to an xtune config file")
     parser.add_argument(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        default=None,
-        metavar="KEY=VALUE",
-        help="override config keys, e.g. model.path=/models/Qwen1.5-14B-Chat train_cfg.max_iters=100",
+        "--cfg-options", nargs="+", action=DictAction, default=None, metavar="KEY=VALUE", help=help
     )
 
 

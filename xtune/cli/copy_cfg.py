@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from xtune.cli.common import user_errors
+from xtune.cli.common import add_cfg_options, user_errors
 from xtune.cli.list_cfg import resolve_config
 from xtune.errors import ConfigError
 
@@ -125,19 +125,10 @@ def _ordered(mapping: Mapping) -> list[tuple[Any, Any]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mmengine.config import DictAction
-
     parser = argparse.ArgumentParser(prog="xtune copy-cfg", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="a shipped config name (`xtune list-cfg`), or a config file")
     parser.add_argument("dest", help="file to write, or a directory (the copy keeps the config's file name)")
-    parser.add_argument(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        default=None,
-        metavar="KEY=VALUE",
-        help="overrides to bake into the copy, e.g. model.path=/models/Qwen1.5-14B-Chat",
-    )
+    add_cfg_options(parser, help="overrides to bake into the copy, e.g. model.path=/models/Qwen1.5-14B-Chat")
     parser.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
     return parser
 

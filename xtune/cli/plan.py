@@ -12,13 +12,11 @@ import argparse
 import json
 import sys
 
-from xtune.cli.common import user_errors
+from xtune.cli.common import add_cfg_options, user_errors
 from xtune.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mmengine.config import DictAction
-
     from xtune.planner.components import METHODS
     from xtune.planner.split import STRATEGY_CONFIGS
 
@@ -43,14 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --model: store every layer's activations (default: checkpointing on)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-    parser.add_argument(
-        "--cfg-options",
-        nargs="+",
-        action=DictAction,
-        default=None,
-        metavar="KEY=VALUE",
-        help="override config keys, e.g. model.adapter.r=16",
-    )
+    add_cfg_options(parser, help="override config keys, e.g. model.adapter.r=16")
     return parser
 
 
