@@ -9,13 +9,10 @@ The build takes a few seconds; the ~19 MB result is cached under ``$XTUNE_CACHE/
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from xtune.testing.tiny import CHATML_TEMPLATE, SPECIAL_TOKENS, cache_root
+from xtune.testing.tiny import CHATML_TEMPLATE, SPECIAL_TOKENS, build_cached_dir, cache_root
 
 FORMAT_VERSION = "1"
 # Qwen's pre-tokenizer regex (single digits, unlike GPT-4's \p{N}{1,3}).
@@ -62,20 +59,7 @@ def build_qwen_tokenizer() -> Any:
 def qwen_tokenizer_path(root: Path | None = None) -> Path:
     """A local directory holding the built Qwen tokenizer; built once, then reused."""
     target = (root or cache_root()) / f"qwen-tokenizer-v{FORMAT_VERSION}"
-    if (target / "tokenizer.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".qwen-tokenizer-", dir=target.parent))
-    try:
-        build_qwen_tokenizer().save_pretrained(staging)
-        try:
-            os.rename(staging, target)
-        except OSError:  # another process built it first; its copy is identical
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+    return build_cached_dir(target, lambda staging: build_qwen_tokenizer().save_pretrained(staging))
 
 
 def load_qwen_tokenizer() -> Any:

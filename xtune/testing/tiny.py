@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from xtune.testing.demo_data import make_demo_samples
@@ -117,21 +118,18 @@ def build_tiny_model(tokenizer, name: str = "tiny-qwen2", seed: int = 0):
     return model
 
 
-def materialize_tiny(name: str = "tiny-qwen2", root: Path | None = None) -> Path:
-    """Build model + tokenizer into ``root/<name>-v<N>`` once; later calls return the cached directory.
+def build_cached_dir(target: Path, write: Callable[[Path], None]) -> Path:
+    """Return ``target``, first filling it with ``write(staging_dir)`` when it does not exist yet.
 
-    Written to a temporary directory and renamed, so an interrupted build never leaves a half cache.
+    The files are written to a temporary sibling directory and renamed into place, so an interrupted
+    build never leaves a half-written cache, and two processes racing to build it end with one copy.
     """
-    target = (root or cache_root()) / f"{name}-v{FORMAT_VERSION}"
-    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
+    if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        tokenizer = build_tiny_tokenizer()
-        model = build_tiny_model(tokenizer, name)
-        model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
+        write(staging)
         try:
             os.rename(staging, target)
         except OSError:  # another process won the race; its copy is identical
@@ -140,3 +138,14 @@ def materialize_tiny(name: str = "tiny-qwen2", root: Path | None = None) -> Path
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def materialize_tiny(name: str = "tiny-qwen2", root: Path | None = None) -> Path:
+    """Build model + tokenizer into ``root/<name>-v<N>`` once; later calls return the cached directory."""
+
+    def write(staging: Path) -> None:
+        tokenizer = build_tiny_tokenizer()
+        build_tiny_model(tokenizer, name).save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+
+    return build_cached_dir((root or cache_root()) / f"{name}-v{FORMAT_VERSION}", write)
