@@ -11,25 +11,10 @@ import torch
 
 from xtune.config import load_config
 from xtune.engine.logs import losses_by_iter
+from xtune.testing.metrics import reply_loss
 
 DEMO = "configs/demo/tiny_qwen_qlora.py"
 DECODER_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-def reply_loss(model, tokenizer, rows: list[dict]) -> float:
-    """Mean loss on the reply tokens of held-out rows, rendered with the tokenizer's chat template."""
-    total, count = 0.0, 0
-    model.eval()
-    with torch.no_grad():
-        for row in rows:
-            user = {"role": "user", "content": f"{row['instruction']}\n{row['input']}"}
-            prompt = tokenizer.apply_chat_template([user], tokenize=False, add_generation_prompt=True)
-            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            reply_ids = tokenizer(row["output"] + "<|im_end|>", add_special_tokens=False)["input_ids"]
-            labels = torch.tensor([[-100] * len(prompt_ids) + reply_ids])
-            loss = model(input_ids=torch.tensor([prompt_ids + reply_ids]), labels=labels).loss
-            total, count = total + float(loss) * len(reply_ids), count + len(reply_ids)
-    return total / count
 
 
 def test_demo_model_is_a_frozen_4bit_base_with_few_trainable_params(repo, tiny_model_dir):
