@@ -31,3 +31,11 @@ def test_embedded_model_resolves_to_local_dir(tiny_model_dir):
     path = hub.resolve_model_path("embedded:tiny-qwen2")
     assert path == str(tiny_model_dir)
     assert hub.read_model_config("embedded:tiny-qwen2")["model_type"] == "qwen2"
+
+
+def test_cli_argument_keys_are_phrased_as_arguments(tmp_path, monkeypatch):
+    with pytest.raises(ModelLoadError, match=r"with --base /path/to/model"):
+        hub.resolve_model_path(str(tmp_path / "missing"), key="--base")
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout=2.0: False)
+    with pytest.raises(ModelLoadError, match=r"pass a local path as MODEL\.$"):
+        hub.resolve_model_path("Qwen/Qwen1.5-7B-Chat", key="MODEL")

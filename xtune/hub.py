@@ -36,7 +36,7 @@ def resolve_model_path(path: str, key: str = "model.path") -> str:
         if not os.path.isdir(expanded):
             raise ModelLoadError(
                 f"{key}: local model directory `{path}` does not exist. "
-                f"Download the model there or pass the right path via --cfg-options {key}=/path/to/model."
+                f"Download the model there or pass the right path {_how_to_set(key, '/path/to/model')}."
             )
         if not os.path.isfile(os.path.join(expanded, "config.json")):
             raise ModelLoadError(f"{key}: `{path}` has no config.json; is it a Hugging Face model directory?")
@@ -47,9 +47,18 @@ def resolve_model_path(path: str, key: str = "model.path") -> str:
         raise ModelLoadError(
             f"cannot reach the model `{path}`: it is not in the local Hugging Face cache and the hub is "
             f"unreachable from this machine. Download it (`huggingface-cli download {path} --local-dir DIR`) "
-            f"or pass a local path via --cfg-options {key}=DIR."
+            f"or pass a local path {_how_to_set(key, 'DIR')}."
         )
     return path
+
+
+def _how_to_set(key: str, value: str) -> str:
+    """How the user sets ``key``: a config key via ``--cfg-options``, a CLI argument (``--base``, ``MODEL``) directly."""
+    if key.startswith("--"):
+        return f"with {key} {value}"
+    if key.isupper():
+        return f"as {key}"
+    return f"via --cfg-options {key}={value}"
 
 
 def cached_file(repo_id: str, filename: str) -> str | None:
