@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -16,15 +14,10 @@ from safetensors.torch import load_file
 
 from xtune.cli.convert import main as convert
 from xtune.cli.merge import main as merge
+from xtune.testing.dist import torchrun_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 STAGES = {"zero2": [], "zero3": ["--cfg-options", "strategy.param_persistence_threshold=0"]}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +40,7 @@ def runs(repo, tiny_model_dir, tmp_path_factory) -> Path:
         for stage, extra in STAGES.items()
     ]  # fmt: skip
     (root / "plan.json").write_text(json.dumps({"results": str(root), "runs": plan}))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-           str(repo / "tests/strategy/dist_runs.py"), str(root / "plan.json")]  # fmt: skip
+    cmd = torchrun_command(repo / "tests/strategy/dist_runs.py", root / "plan.json")
     done = subprocess.run(cmd, cwd=repo, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True,
                           timeout=900)  # fmt: skip
     results = [root / f"results_rank{r}.json" for r in (0, 1)]

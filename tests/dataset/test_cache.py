@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import socket
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ import xtune.dataset.sft as sft_module
 from xtune.dataset import SFTDataset
 from xtune.errors import DataError
 from xtune.testing import make_demo_samples
+from xtune.testing.dist import free_port
 
 
 @pytest.fixture
@@ -60,12 +60,6 @@ def test_second_run_hits_the_cache(tmp_path, tiny_tokenizer, counted):
     assert len(entries) == 4 and not any(name.startswith(".") for name in entries)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rank(rank: int, port: int, tmp: str, tokenizer_dir: str, data: str, results) -> None:
     import os
 
@@ -92,7 +86,7 @@ def _rank(rank: int, port: int, tmp: str, tokenizer_dir: str, data: str, results
 def run_two_ranks(tmp_path, tiny_model_dir, data) -> list:
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
-    port = _free_port()
+    port = free_port()
     procs = [
         ctx.Process(target=_rank, args=(r, port, str(tmp_path), str(tiny_model_dir), str(data), results))
         for r in range(2)

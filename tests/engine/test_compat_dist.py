@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 
 from xtune.engine import compat
+from xtune.testing.dist import free_port
 
 
 @pytest.fixture
 def one_rank_env(monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {
         "RANK": "0",
         "WORLD_SIZE": "1",

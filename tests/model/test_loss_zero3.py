@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 
 import pytest
 
 from xtune.engine.logs import losses_by_iter
+from xtune.testing.dist import torchrun_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
@@ -38,12 +37,6 @@ LOSSES = {"naive": "dict(type='CrossEntropy')", "chunked": "dict(type='ChunkedCr
 HEADS = {"frozen_head": None, "trained_head": ["lm_head"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def zero3_runs(repo, tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("zero3_loss")
@@ -58,8 +51,7 @@ def zero3_runs(repo, tiny_model_dir, tmp_path_factory):
                           "--deepspeed", "zero3", "--cfg-options", "strategy.param_persistence_threshold=0"]  # fmt: skip
     (root / "plan.json").write_text(json.dumps(plan))
     (root / "worker.py").write_text(WORKER)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           str(_free_port()), str(root / "worker.py"), str(root / "plan.json")]  # fmt: skip
+    cmd = torchrun_command(root / "worker.py", root / "plan.json")
     with open(root / "torchrun.log", "w") as log:
         done = subprocess.run(cmd, cwd=repo, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=log,
                               stderr=subprocess.STDOUT, timeout=300)  # fmt: skip

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 
 import pytest
 
@@ -21,6 +19,7 @@ from xtune.config import load_config
 from xtune.planner import scenario_from_config
 from xtune.planner.calibration import predicted_model_states
 from xtune.planner.units import GiB, GpuSpec
+from xtune.testing.dist import torchrun_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
@@ -50,11 +49,7 @@ def runs(repo, tiny_model_dir, tmp_path_factory):
         config.write_text(CONFIG.format(demo=repo / "configs/demo/tiny_qwen_lora.py", extra=extra))
         argvs.append([str(config), "--launcher", "pytorch", "--work-dir", str(root / name)])
     (root / "runs.json").write_text(json.dumps(argvs))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-           str(repo / "tests/planner/model_states_runs.py"), str(root / "runs.json")]  # fmt: skip
+    cmd = torchrun_command(repo / "tests/planner/model_states_runs.py", root / "runs.json")
     with open(root / "torchrun.log", "w") as log:
         done = subprocess.run(
             cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=log, stderr=subprocess.STDOUT

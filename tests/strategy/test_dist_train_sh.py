@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
 from xtune.engine.logs import losses_by_iter
+from xtune.testing.dist import free_port
 
 
 @pytest.mark.slow
 @pytest.mark.distributed
 def test_dist_train_sh_runs_ddp_on_two_ranks(repo, tiny_model_dir, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     work = tmp_path / "work"
     env = dict(os.environ, PYTHON=sys.executable, MASTER_PORT=str(port), OMP_NUM_THREADS="1")
     cmd = ["bash", str(repo / "tools/dist_train.sh"), str(repo / "configs/demo/tiny_qwen_lora.py"), "2",

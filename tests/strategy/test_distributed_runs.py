@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from xtune.engine.logs import losses_by_iter
+from xtune.testing.dist import torchrun_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
@@ -54,12 +53,6 @@ RUNS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def runs(repo, tiny_model_dir, tmp_path_factory) -> Path:
     """Launch every run of :data:`RUNS` in one 2-rank torchrun job; returns the directory holding them."""
@@ -77,8 +70,7 @@ def runs(repo, tiny_model_dir, tmp_path_factory) -> Path:
     plan_file = root / "plan.json"
     plan_file.write_text(json.dumps({"results": str(root), "runs": plan}))
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(_free_port()), str(repo / "tests/strategy/dist_runs.py"), str(plan_file)]  # fmt: skip
+    cmd = torchrun_command(repo / "tests/strategy/dist_runs.py", plan_file)
     with open(root / "torchrun.log", "w") as log:
         subprocess.run(cmd, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=1500)
     return root
