@@ -47,3 +47,14 @@ def test_resume_auto_picks_last_checkpoint_in_work_dir(repo, train, tmp_path):
     code, _ = train(config, *common, "train_cfg.max_iters=8", work_dir=work, extra_args=["--resume"])
     assert code == 0
     assert sorted(losses_by_iter(work, run="latest")) == [6, 7, 8]
+
+
+def test_a_run_never_reuses_the_previous_runs_log_dir(tmp_path):
+    import time
+
+    from xtune.engine.runner import wait_for_unused_log_dir
+
+    taken = time.strftime("%Y%m%d_%H%M%S")
+    (tmp_path / taken).mkdir()
+    wait_for_unused_log_dir(str(tmp_path))
+    assert time.strftime("%Y%m%d_%H%M%S") != taken

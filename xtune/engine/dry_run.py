@@ -10,10 +10,8 @@ export or evaluation time shows up now instead of hours into training. Everythin
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,9 +80,7 @@ def dry_run(cfg: Config, launcher: str = "none", work_dir: str | None = None, it
     report.checkpoint = checkpoint
     report.checkpoint_mib = _size(checkpoint) / 2**20
 
-    # 2. resume from it for one more iteration. mmengine names a run's log dir by the second it starts: a
-    # second run in the same second would share (and append to) the first one's logs.
-    time.sleep(max(0.0, math.ceil(time.time()) - time.time()) + 0.01)
+    # 2. resume from it for one more iteration (build_runner gives it a log dir of its own).
     resumed_cfg = shrink(cfg, iters + 1)
     resumed_cfg.resume, resumed_cfg.load_from = True, checkpoint
     runner = build_runner(resumed_cfg, launcher=launcher, work_dir=root)

@@ -140,6 +140,17 @@ def prepare_config(cfg: Config, launcher: str = "none", work_dir: str | None = N
     return cfg, setup.runner_type
 
 
+def wait_for_unused_log_dir(work_dir: str) -> None:
+    """Wait (at most a second) until ``work_dir`` has no log dir named after the current second.
+
+    mmengine names each run's log dir ``work_dir/<YYYYmmdd_HHMMSS>``: a run started in the same second as the
+    previous one in that work dir (a quick resume, a dry run's second phase) would append to the first
+    run's logs and ``scalars.json``.
+    """
+    while osp.isdir(osp.join(work_dir, time.strftime("%Y%m%d_%H%M%S"))):
+        time.sleep(0.05)
+
+
 def build_runner(cfg: Config, launcher: str = "none", work_dir: str | None = None) -> Any:
     """Return a ready mmengine ``Runner`` (or ``FlexibleRunner``) for ``cfg``."""
     from xtune.engine import compat
@@ -149,6 +160,7 @@ def build_runner(cfg: Config, launcher: str = "none", work_dir: str | None = Non
     if launcher != "none":
         dist_cfg = (cfg.get("env_cfg") or {}).get("dist_cfg") or {}
         compat.init_dist(launcher, backend=dist_cfg.get("backend", "nccl"), timeout=dist_cfg.get("timeout"))
+    wait_for_unused_log_dir(cfg.work_dir)
     if runner_type == "FlexibleRunner":
         from mmengine.runner import FlexibleRunner as RunnerClass
     else:
